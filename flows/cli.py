@@ -1,0 +1,172 @@
+"""`payouts`: the command line. Thin: parses arguments, calls the flows, maps errors to exit codes.
+
+Exit codes: 0 done; 2 bad input or arguments (a message naming file, row, column and the fix -
+never a traceback); 1 anything else. Heavy imports (Prefect, pandas) happen inside the commands
+that need them, so `payouts --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+app = typer.Typer(
+    name="payouts",
+    help="Monthly COR contest payouts for Cortensor node operators, paid from a Safe multisig.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_DIR = REPO_ROOT / "examples" / "2026-10"
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+@app.callback()
+def _root() -> None:
+    """Monthly COR contest payouts for Cortensor node operators, paid from a Safe multisig."""
+
+
+def _fail_input(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_INPUT)
+
+
+def _prefect_environment() -> None:
+    """Quiet, offline-friendly Prefect defaults; an explicit environment always wins."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+
+
+def _example_request() -> dict[str, str]:
+    """The bundled example month's arguments (examples/2026-10/run.toml), paths repo-relative."""
+    cfg = tomllib.loads((EXAMPLE_DIR / "run.toml").read_text("utf-8"))
+    rel = EXAMPLE_DIR.relative_to(REPO_ROOT).as_posix()
+    return {
+        "period": cfg["period"],
+        "metrics": f"{rel}/{cfg['metrics']}",
+        "operators": f"{rel}/{cfg['operators']}",
+        "price": cfg["price"],
+        "price_source": cfg["price_source"],
+    }
+
+
+@app.command()
+def run(
+    period: Annotated[str | None, typer.Option(help="Payout month, YYYY-MM (UTC).")] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="Metrics snapshot: path or http(s) URL, CSV or Parquet.")
+    ] = None,
+    operators: Annotated[
+        str | None, typer.Option(help="Operator registry: path or URL, CSV or Parquet.")
+    ] = None,
+    price: Annotated[str | None, typer.Option(help="COR price in USD for the period, e.g. 0.0215.")] = None,
+    price_source: Annotated[
+        str, typer.Option(help="Where the price comes from (recorded in the manifest).")
+    ] = "",
+    policy: Annotated[str, typer.Option(help="Policy name under policies/ or a .toml path.")] = "phase3",
+    out: Annotated[Path, typer.Option(help="Output root; the period is written to OUT/YYYY-MM/.")] = Path(
+        "output"
+    ),
+    history: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An earlier month's node_rewards.csv (repeatable): its eligible nodes are not new."
+        ),
+    ] = None,
+) -> None:
+    """Compute one payout period and write its auditor CSVs and manifest.
+
+    With no arguments, runs the bundled example month (examples/2026-10).
+
+    Example: payouts run --period 2026-10 --metrics metrics.csv --operators operators.csv --price 0.0215
+    """
+    given = [x is not None for x in (period, metrics, operators, price)]
+    base_dir: Path | None = None
+    if not any(given) and not history:
+        ex = _example_request()
+        typer.echo(f"No arguments: running the bundled example month {ex['period']} (examples/2026-10).")
+        period, metrics, operators, price = ex["period"], ex["metrics"], ex["operators"], ex["price"]
+        price_source = price_source or ex["price_source"]
+        base_dir = REPO_ROOT
+    elif not all(given):
+        missing = [
+            n
+            for n, g in zip(("--period", "--metrics", "--operators", "--price"), given, strict=True)
+            if not g
+        ]
+        _fail_input(f"missing {', '.join(missing)} (or give no arguments to run the example month)")
+    assert period is not None and metrics is not None and operators is not None and price is not None
+    _prefect_environment()
+
+    from flows import pipeline
+
+    req = pipeline.RunRequest(
+        period=period,
+        metrics=metrics,
+        operators=operators,
+        price=price,
+        price_source=price_source or "unspecified",
+        policy=policy,
+        out=out,
+        history=tuple(history or ()),
+        base_dir=base_dir,
+    )
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.echo(
+            "Prefect: no PREFECT_API_URL set, starting a temporary local server (takes ~20 s).", err=True
+        )
+    from flows.monthly import monthly_payout
+
+    final, result, prepared = monthly_payout(period, req)
+    _print_summary(final, result, prepared)
+
+
+def _print_summary(final: Path, result: Any, prepared: Any) -> None:
+    from payouts.money import format_units, format_usd
+
+    t = result.totals
+    decimals = prepared.inputs.policy.token_decimals
+    lines = [
+        f"period {prepared.inputs.period}: {t.nodes} nodes, {t.eligible_nodes} eligible, {t.held_nodes} held",
+    ]
+    for reason, count in t.held_by_reason:
+        lines.append(f"  held {reason:<22} {count}")
+    lines += [
+        f"rejected rows       {len(prepared.findings)}",
+        f"operators           {t.operators}",
+        f"total USD           {format_usd(t.total_usd)}",
+        f"total COR           {format_units(t.total_wei, decimals)}",
+        f"transfers           {t.transfers} ({t.total_wei} wei)",
+        f"dust                {t.dust_wei} wei",
+        f"written to          {final}",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def main() -> None:
+    """Console-script entry point: bad input exits 2 with a message, never a traceback.
+
+    Typer/click (standalone mode) already exit 2 on usage errors and honour `typer.Exit`.
+    """
+    from payouts.errors import InputError
+
+    try:
+        app()
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The Prefect flow `monthly_payout`: one payout period as observable, retryable tasks.
+
+Only the fetch task retries (I/O can fail transiently); validation, computation, rendering and
+writing are deterministic and fail fast. Tasks pass objects in memory (no result persistence,
+no caching): a payout run must never be served from a stale cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from flows import pipeline
+from flows.sources import Source, TransientFetchError, fetch
+from payouts.engine import Result, compute
+
+
+def _retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry only fetches that failed transiently (timeouts, 5xx), never a user mistake."""
+    try:
+        state.result()
+    except TransientFetchError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="fetch",
+    task_run_name="fetch-{role}-{period}",
+    retries=4,
+    retry_delay_seconds=exponential_backoff(backoff_factor=1),
+    retry_jitter_factor=0.2,
+    retry_condition_fn=_retry_transient,
+    cache_policy=NO_CACHE,
+)
+def fetch_task(role: str, name: str, period: str, base_dir: Path | None) -> Source:
+    return fetch(role, name, base_dir=base_dir)
+
+
+@task(name="validate", task_run_name="validate-{period}", cache_policy=NO_CACHE)
+def validate_task(
+    period: str, req: pipeline.RunRequest, metrics: Source, operators: Source, history: tuple[Source, ...]
+) -> pipeline.Prepared:
+    policy, _, parsed_period, price = pipeline.parse_request(req)
+    return pipeline.prepare(policy, parsed_period, price, metrics, operators, history)
+
+
+@task(name="compute", task_run_name="compute-{period}", cache_policy=NO_CACHE)
+def compute_task(period: str, prepared: pipeline.Prepared) -> Result:
+    return compute(prepared.inputs)
+
+
+@task(name="render", task_run_name="render-{period}", cache_policy=NO_CACHE)
+def render_task(
+    period: str,
+    req: pipeline.RunRequest,
+    policy_source: str,
+    prepared: pipeline.Prepared,
+    result: Result,
+    sources: tuple[Source, ...],
+) -> pipeline.Outputs:
+    return pipeline.render_outputs(
+        prepared, result, policy_source=policy_source, price_source=req.price_source, sources=sources
+    )
+
+
+@task(name="write", task_run_name="write-{period}", cache_policy=NO_CACHE)
+def write_task(period: str, out: Path, outputs: pipeline.Outputs) -> Path:
+    return pipeline.write_outputs(out, period, outputs)
+
+
+@flow(name="monthly_payout", flow_run_name="payout-{period}", validate_parameters=False, log_prints=False)
+def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Path, Result, pipeline.Prepared]:
+    """Compute and write one payout period. Raises InputError for bad input (nothing written)."""
+    # Arguments that need no file are checked first, so a typo fails before any fetch.
+    _, policy_source, parsed, _ = pipeline.parse_request(req)
+    metrics = fetch_task("metrics", req.metrics, period, req.base_dir)
+    operators = fetch_task("operators", req.operators, period, req.base_dir)
+    history = tuple(fetch_task("history", h, period, req.base_dir) for h in req.history)
+    prepared = validate_task(period, req, metrics, operators, history)
+    result = compute_task(period, prepared)
+    outputs = render_task(period, req, policy_source, prepared, result, (metrics, operators, *history))
+    final = write_task(str(parsed), req.out, outputs)
+    return final, result, prepared

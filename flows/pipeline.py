@@ -1,0 +1,256 @@
+"""The pipeline's steps as plain functions (no Prefect): load, validate, compute, render, write.
+
+`flows.monthly` wraps each step in a Prefect task; `payouts verify` and the benchmark call these
+directly, so the engine path never needs a Prefect server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+
+from flows.sources import Source, fetch, read_table
+from payouts import render
+from payouts.engine import Inputs, Result, compute
+from payouts.errors import Finding, InputError
+from payouts.manifest import InputRecord, build_manifest, render_json
+from payouts.money import parse_price
+from payouts.period import Period
+from payouts.policy import Policy, parse_policy
+from schemas import outputs as out_schemas
+from schemas.inputs import ParsedMetrics, ParsedRegistry, parse_metrics, parse_registry
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+POLICY_DIR = REPO_ROOT / "policies"
+
+NODE_REWARDS = "node_rewards.csv"
+OPERATOR_PAYOUTS = "operator_payouts.csv"
+TRANSFERS = "transfers.csv"
+REJECTED_ROWS = "rejected_rows.csv"
+MANIFEST = "manifest.json"
+
+
+def tool_version() -> str:
+    try:
+        return version("cor-payouts")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `payouts run` was asked to do (all strings as given by the user)."""
+
+    period: str
+    metrics: str
+    operators: str
+    price: str
+    price_source: str = "unspecified"
+    policy: str = "phase3"
+    out: Path = Path("output")
+    history: tuple[str, ...] = ()
+    base_dir: Path | None = None  # relative input paths are resolved against this
+
+
+@dataclass(frozen=True)
+class Loaded:
+    policy: Policy
+    policy_source: str
+    period: Period
+    price: Decimal
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    inputs: Inputs
+    metrics: ParsedMetrics
+    registry: ParsedRegistry
+    history_rows: tuple[tuple[str, int], ...]  # (source name, rows) per history file
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.metrics.findings + self.registry.findings
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """A complete, validated set of output files (name -> bytes), manifest included."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def resolve_policy(spec: str) -> tuple[Path, str]:
+    """`--policy` is a name under policies/ (phase3) or a path to a TOML file."""
+    path = Path(spec)
+    if spec.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise InputError(f"policy file not found: {spec}", column="--policy", fix="check the path")
+        return path, str(path)
+    named = POLICY_DIR / f"{spec}.toml"
+    if not named.is_file():
+        known = sorted(p.stem for p in POLICY_DIR.glob("*.toml"))
+        raise InputError(
+            f"unknown policy {spec!r}", column="--policy", fix=f"use one of {known} or a .toml path"
+        )
+    return named, spec
+
+
+def load_policy(spec: str) -> tuple[Policy, str]:
+    path, label = resolve_policy(spec)
+    return parse_policy(path.read_bytes(), source=label), label
+
+
+def parse_request(req: RunRequest) -> tuple[Policy, str, Period, Decimal]:
+    """Check the arguments that need no input file: period, price, policy."""
+    period = Period.parse(req.period)
+    price = parse_price(req.price)
+    policy, label = load_policy(req.policy)
+    return policy, label, period, price
+
+
+def read_history(sources: Sequence[Source]) -> tuple[frozenset[str], tuple[tuple[str, int], ...]]:
+    """Earlier months' node_rewards.csv: a node eligible in any of them is not new."""
+    nodes: set[str] = set()
+    counts = []
+    for src in sources:
+        frame = read_table(src)
+        for col in ("node_address", "eligible"):
+            if col not in frame.columns:
+                raise InputError(
+                    f"history file has no '{col}' column",
+                    file=src.name,
+                    row=1,
+                    fix="pass an earlier month's node_rewards.csv",
+                )
+        nodes.update(frame.loc[frame["eligible"].str.lower() == "true", "node_address"])
+        counts.append((src.name, len(frame)))
+    from payouts.addresses import check_address_series
+
+    fixed, _ = check_address_series(pd.Series(sorted(nodes), dtype="string"))
+    return frozenset(str(x) for x in fixed.dropna()), tuple(counts)
+
+
+def prepare(
+    policy: Policy,
+    period: Period,
+    price: Decimal,
+    metrics: Source,
+    operators: Source,
+    history: Sequence[Source],
+) -> Prepared:
+    """Validate both inputs (file faults raise, row faults become findings) into engine Inputs."""
+    parsed_metrics = parse_metrics(read_table(metrics), metrics.name, period)
+    parsed_registry = parse_registry(read_table(operators), operators.name, policy.roles)
+    previously, hist_rows = read_history(history)
+    inputs = Inputs(
+        period=period,
+        rows=parsed_metrics.rows,
+        held=parsed_metrics.held,
+        registry=parsed_registry.operators,
+        held_operators=parsed_registry.held_operators,
+        previously_eligible=previously,
+        price_usd=price,
+        policy=policy,
+    )
+    return Prepared(inputs, parsed_metrics, parsed_registry, hist_rows)
+
+
+def render_outputs(
+    prep: Prepared, result: Result, *, policy_source: str, price_source: str, sources: Sequence[Source]
+) -> Outputs:
+    """Render, validate against the output schemas, and build the manifest."""
+    inp = prep.inputs
+    period, decimals = inp.period, inp.policy.token_decimals
+    tables = {
+        NODE_REWARDS: (render.node_table(result, period), out_schemas.node_rewards_schema()),
+        OPERATOR_PAYOUTS: (render.operator_table(result, period), out_schemas.operator_payouts_schema()),
+        TRANSFERS: (render.transfer_table(result, period, decimals), out_schemas.transfers_schema(decimals)),
+        REJECTED_ROWS: (render.rejected_table(prep.findings), out_schemas.rejected_rows_schema()),
+    }
+    files: dict[str, bytes] = {}
+    for name, (frame, schema) in tables.items():
+        out_schemas.validate_output(frame, schema)
+        files[name] = render.to_csv_bytes(frame)
+    rows = {"metrics": prep.metrics.row_count, "operators": prep.registry.row_count}
+    rows.update(dict(prep.history_rows))
+    records = [
+        InputRecord(s.role, s.name, s.sha256, rows.get(s.role if s.role != "history" else s.name, 0))
+        for s in sources
+    ]
+    manifest = build_manifest(
+        period=str(period),
+        policy=inp.policy,
+        policy_source=policy_source,
+        price=inp.price_usd,
+        price_source=price_source,
+        inputs=records,
+        outputs=files,
+        totals=result.totals,
+        rejected_rows=len(prep.findings),
+        tool_version=tool_version(),
+    )
+    files[MANIFEST] = render_json(manifest)
+    return Outputs(files)
+
+
+def write_outputs(out_root: Path, period: str, outputs: Outputs) -> Path:
+    """Write every file into a staging directory, then move it into place as `<out>/<period>`.
+
+    The final directory appears complete or not at all: an interrupted run leaves only a staging
+    directory (`.staging-*`, removed here on error) and never a half-written period.
+    """
+    out_root.mkdir(parents=True, exist_ok=True)
+    final = out_root / period
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{period}-", dir=out_root))
+    try:
+        for name, data in sorted(outputs.files.items()):
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".replaced-{period}-", dir=out_root))
+            os.replace(final, old / period)
+            os.replace(staging, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def load_sources(req: RunRequest) -> tuple[Source, Source, tuple[Source, ...]]:
+    """Fetch every input (without retries; the Prefect flow retries transient failures)."""
+    metrics = fetch("metrics", req.metrics, base_dir=req.base_dir)
+    operators = fetch("operators", req.operators, base_dir=req.base_dir)
+    history = tuple(fetch("history", h, base_dir=req.base_dir) for h in req.history)
+    return metrics, operators, history
+
+
+def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
+    """The whole pipeline as plain calls: used by `verify`, the benchmark and unit-level tests."""
+    policy, policy_source, period, price = parse_request(req)
+    metrics, operators, history = load_sources(req)
+    prep = prepare(policy, period, price, metrics, operators, history)
+    result = compute(prep.inputs)
+    outputs = render_outputs(
+        prep,
+        result,
+        policy_source=policy_source,
+        price_source=req.price_source,
+        sources=(metrics, operators, *history),
+    )
+    return write_outputs(req.out, str(period), outputs), result, prep

@@ -1,0 +1,383 @@
+"""The reward engine: one period's contest rules, as pure functions over DataFrames.
+
+No I/O, no clock, no environment, no Prefect. Inputs are typed, validated frames (see
+`schemas.inputs`) and a `Policy`; outputs are frames and a `Totals` record. Every section number
+below refers to `shared/spec/reward-rules.md`. Amounts are `Decimal` (USD) and `int` (wei).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from payouts.errors import InputError
+from payouts.money import exact, exact_wei, usd_to_wei
+from payouts.period import Period
+from payouts.policy import LOWER_IS_BETTER, Policy
+
+UPTIME_SCALE = 10**9  # uptime_ratio arrives as integer nano-units (schemas.inputs.UPTIME_SCALE)
+
+#: Eligibility reasons in the spec's order (section 4); the first that applies is the reason.
+REASONS: tuple[str, ...] = (
+    "invalid_data",
+    "unknown_operator",
+    "conflicting_operator",
+    "disqualified",
+    "insufficient_stake",
+    "low_uptime",
+    "no_tasks",
+    "over_node_cap",
+)
+STATES = ("create", "prepare", "precommit", "commit")
+ZERO = Decimal(0)
+
+
+class BudgetExceeded(InputError):
+    """The period's totals exceed the policy's monthly budget (section 6): nothing is written."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything one period's computation depends on."""
+
+    period: Period
+    rows: pd.DataFrame  # valid metrics rows, typed (schemas.inputs.ParsedMetrics.rows)
+    held: pd.DataFrame  # node_address, operator_address of nodes with a rejected row
+    registry: pd.DataFrame  # valid registry rows, typed (schemas.inputs.ParsedRegistry.operators)
+    held_operators: frozenset[str]  # operators whose registry row was rejected
+    previously_eligible: frozenset[str]  # nodes eligible in an earlier period (not new)
+    price_usd: Decimal
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Totals:
+    nodes: int
+    eligible_nodes: int
+    held_nodes: int
+    held_by_reason: tuple[tuple[str, int], ...]
+    operators: int
+    total_usd: Decimal
+    transfers: int
+    total_wei: int
+    dust_wei: int
+    zero_amount_recipients: int
+
+
+@dataclass(frozen=True)
+class Result:
+    nodes: pd.DataFrame
+    operators: pd.DataFrame
+    transfers: pd.DataFrame
+    totals: Totals
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 3: per-node aggregates
+
+
+def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per-node aggregates over the valid rows (section 3), indexed by node_address (sorted)."""
+    rows = rows.sort_values(["node_address", "date"], kind="mergesort")
+    g = rows.groupby("node_address", sort=True)
+    agg = pd.DataFrame(
+        {
+            "n_days": g["date"].nunique(),
+            "uptime_nano": g["uptime_nano"].sum(),
+            "response_rate": g["response_rate"].mean(),
+            "throughput": g["throughput_tph"].mean(),
+            "ping_ms": g["ping_ms"].median(),
+            "global_ping_ms": g["global_ping_ms"].median(),
+            "tasks_completed": g["tasks_completed"].sum(),
+            "tasks_accurate": g["tasks_accurate"].sum(),
+            "n_operators": g["operator_address"].nunique(),
+        }
+    )
+    sums = g[[f"sm_{s}_{k}" for s in STATES for k in ("ok", "total")]].sum()
+    quality = np.zeros(len(agg))
+    for s in STATES:
+        ok = sums[f"sm_{s}_ok"].to_numpy(dtype="float64")
+        total = sums[f"sm_{s}_total"].to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            quality += np.where(total > 0, ok / np.where(total > 0, total, 1), 0.0)
+    agg["sm_quality"] = quality / len(STATES)
+    comp = agg["tasks_completed"].to_numpy(dtype="float64")
+    acc = agg["tasks_accurate"].to_numpy(dtype="float64")
+    agg["accuracy"] = np.where(comp > 0, acc / np.where(comp > 0, comp, 1), 0.0)
+    last = g[["operator_address", "stake_pool", "stake_cor"]].last()  # latest date (rows sorted by date)
+    agg = agg.join(last)
+    return agg
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 5: score and order
+
+
+def _weight_integers(policy: Policy) -> tuple[dict[str, int], int]:
+    """Weights scaled to integers (exact), and their sum."""
+    places = max(max(0, -int(w.as_tuple().exponent)) for _, w in policy.weights)  # type: ignore[arg-type]
+    scale = 10**places
+    ints = {m: int(w * scale) for m, w in policy.weights}
+    return ints, sum(ints.values())
+
+
+def score(passed: pd.DataFrame, policy: Policy) -> tuple[pd.Series, pd.Series]:
+    """Exact score of the nodes that passed checks 1-7.
+
+    Percentile p = rank / n (ties share the average rank, as pandas `rank(pct=True)`). Average
+    ranks are multiples of 1/2, so the weighted sum sum(w * 2 * rank) is an exact integer `key`;
+    score = key / (2 * n * sum(w)). Ordering uses the integer key, never a float, so a tie in the
+    rules is a tie in the code.
+    """
+    n = len(passed)
+    weights, wsum = _weight_integers(policy)
+    key = np.zeros(n, dtype="int64")
+    for metric, w in weights.items():
+        if w == 0:
+            continue
+        values = passed[metric].astype("float64")
+        if metric in LOWER_IS_BETTER:
+            values = values.fillna(np.inf)  # not measured -> worst
+        ranks = values.rank(method="average", ascending=metric not in LOWER_IS_BETTER)
+        key += w * np.rint(ranks.to_numpy() * 2).astype("int64")
+    key_s = pd.Series(key, index=passed.index)
+    denominator = 2 * n * wsum
+    return key_s, pd.Series([Fraction(int(k), denominator) for k in key], index=passed.index, dtype=object)
+
+
+def _order(frame: pd.DataFrame) -> pd.Index:
+    """Section 5 order: score desc, tasks desc, uptime desc, node_address (lowercase) asc."""
+    tmp = pd.DataFrame(
+        {
+            "key": frame["score_key"].to_numpy(),
+            "tasks": frame["tasks_completed"].to_numpy(),
+            "uptime": frame["uptime_nano"].to_numpy(),
+            "lower": frame.index.str.lower(),
+        },
+        index=frame.index,
+    )
+    return tmp.sort_values(
+        ["key", "tasks", "uptime", "lower"], ascending=[False, False, False, True], kind="mergesort"
+    ).index
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 6: rank slots
+
+
+def assign_slots(ranked: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Fill rank slots tier by tier (section 6).
+
+    `ranked` holds the eligible nodes in rank order with an `operator_address` column. Within a
+    tier, the greedy "best-ranked node whose operator holds fewer than the tier maximum" equals
+    "nodes in rank order, keeping each operator's first `max` candidates, then the first `slots`
+    of those" - which is what this computes, vectorized. Returns slot and USD per node (NA / 0).
+    """
+    slot = pd.Series(pd.NA, index=ranked.index, dtype="Int64")
+    for tier in policy.rank_tiers:
+        free = ranked[slot.isna().to_numpy()]
+        if tier.max_per_operator > 0:
+            nth = free.groupby("operator_address", sort=False).cumcount()
+            free = free[(nth < tier.max_per_operator).to_numpy()]
+        taken = free.index[: tier.slots]
+        slot.loc[taken] = np.arange(tier.first, tier.first + len(taken))
+    usd_by_slot = {s: t.usd for t in policy.rank_tiers for s in range(t.first, t.last + 1)}
+    reward = pd.Series(
+        [usd_by_slot[int(s)] if pd.notna(s) else ZERO for s in slot], index=slot.index, dtype=object
+    )
+    return pd.DataFrame({"rank_slot": slot, "rank_reward_usd": reward})
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _obj(values: Iterable[object], index: pd.Index) -> pd.Series:
+    return pd.Series(list(values), index=index, dtype=object)
+
+
+def compute(inp: Inputs) -> Result:
+    """Compute one period: node rewards, operator payouts and transfers."""
+    with decimal.localcontext(exact()):
+        return _compute(inp)
+
+
+def _compute(inp: Inputs) -> Result:
+    policy, period = inp.policy, inp.period
+    agg = aggregate(inp.rows)
+
+    # Node universe: every node seen, including those whose every row was rejected.
+    held_nodes = pd.Index(inp.held["node_address"].astype(str))
+    only_held = inp.held[~inp.held["node_address"].isin(agg.index)].set_index("node_address")
+    nodes = pd.concat([agg, only_held[["operator_address"]]], axis=0).sort_index()
+    nodes.index.name = "node_address"
+    op_from_held = inp.held.set_index("node_address")["operator_address"]
+    # a held node's operator: from its valid rows if any, else from its rejected rows
+    nodes["operator_address"] = nodes["operator_address"].fillna(op_from_held.reindex(nodes.index))
+
+    reg = inp.registry.set_index("operator_address")
+    known = set(reg.index)
+    # unknown_operator: any operator its rows name is not in the (valid) registry
+    unknown_nodes = inp.rows.loc[~inp.rows["operator_address"].isin(known), "node_address"].unique()
+    all_known = pd.Series(~nodes.index.isin(unknown_nodes), index=nodes.index)
+
+    op = nodes["operator_address"]
+    in_reg = op.isin(known)
+    preapproved = op.map(reg["preapproved"]).fillna(False).astype(bool)
+    disqualified = op.map(reg["disqualified"]).fillna(False).astype(bool)
+    stake_ok = (nodes["stake_pool"] == policy.required_stake_pool) & nodes["stake_cor"].map(
+        lambda v: v is not None and not (isinstance(v, float) and np.isnan(v)) and v >= policy.min_stake_cor
+    ).astype(bool)
+    uptime_threshold = int(
+        (policy.min_uptime * period.days * UPTIME_SCALE).to_integral_value(decimal.ROUND_CEILING)
+    )
+
+    conditions = [
+        nodes.index.isin(held_nodes) | op.isin(inp.held_operators).to_numpy(),
+        (~all_known | ~in_reg).to_numpy(),
+        (nodes["n_operators"].fillna(1) > 1).to_numpy(),
+        disqualified.to_numpy(),
+        (~preapproved & ~stake_ok).to_numpy(),
+        (nodes["uptime_nano"].fillna(0) < uptime_threshold).to_numpy(),
+        (nodes["tasks_completed"].fillna(0) < policy.min_tasks).to_numpy(),
+    ]
+    nodes["reason"] = np.select(conditions, list(REASONS[:7]), default="")
+
+    # Section 5: score over the nodes that passed 1-7, then the node cap, then rank.
+    passed = nodes[nodes["reason"] == ""].copy()
+    passed["uptime"] = passed["uptime_nano"]
+    passed["bug_points"] = passed["operator_address"].map(reg["bug_points"]).astype("int64")
+    key, exact_score = score(passed, policy)
+    passed["score_key"] = key
+    order = _order(passed)
+    ranked = passed.loc[order]
+    nth = ranked.groupby("operator_address", sort=False).cumcount()
+    capped = ranked.index[(nth >= policy.max_nodes_per_operator).to_numpy()]
+    nodes.loc[capped, "reason"] = "over_node_cap"
+    ranked = ranked.drop(capped)
+    nodes["eligible"] = nodes["reason"] == ""
+    nodes["rank"] = pd.Series(pd.NA, index=nodes.index, dtype="Int64")
+    nodes.loc[ranked.index, "rank"] = np.arange(1, len(ranked) + 1)
+    nodes["score"] = pd.Series(None, index=nodes.index, dtype=object)
+    nodes.loc[passed.index, "score"] = exact_score
+
+    slots = assign_slots(ranked, policy)
+    nodes["rank_slot"] = slots["rank_slot"].reindex(nodes.index).astype("Int64")
+    nodes["rank_reward_usd"] = slots["rank_reward_usd"].reindex(nodes.index).fillna(ZERO)
+
+    # Section 6: amounts per node.
+    elig = nodes["eligible"].to_numpy()
+    k = nodes[elig].groupby("operator_address").size()
+    nodes["operator_eligible_nodes"] = op.map(k).fillna(0).astype("int64")
+    nodes["is_new"] = elig & ~nodes.index.isin(sorted(inp.previously_eligible))
+    rate_by_k = {int(n): policy.multi_node_rate(int(n)) for n in set(k.tolist())}
+    base = policy.base_usd
+    nodes["base_usd"] = _obj(np.where(elig, base, ZERO), nodes.index)
+    nodes["multi_node_bonus_usd"] = _obj(
+        (
+            rate_by_k[int(kk)] * base if new else ZERO
+            for kk, new in zip(nodes["operator_eligible_nodes"], nodes["is_new"], strict=True)
+        ),
+        nodes.index,
+    )
+    nodes["uptime_nano"] = nodes["uptime_nano"].fillna(0).astype("int64")
+    nodes["tasks_completed"] = nodes["tasks_completed"].fillna(0).astype("int64")
+
+    operators = _operators(nodes, reg, policy)
+    total_usd = sum(operators["total_usd"], ZERO)
+    if policy.monthly_budget_usd is not None and total_usd > policy.monthly_budget_usd:
+        raise BudgetExceeded(
+            f"the period's rewards total {total_usd} USD, above the policy's monthly budget of "
+            f"{policy.monthly_budget_usd} USD",
+            fix="check the inputs; if the total is right, raise amounts.monthly_budget_usd "
+            "in a new policy version",
+        )
+    transfers, dust, zero_recipients = _transfers(operators, inp.price_usd, policy)
+    held_by_reason = nodes.loc[~nodes["eligible"], "reason"].value_counts()
+    totals = Totals(
+        nodes=len(nodes),
+        eligible_nodes=int(nodes["eligible"].sum()),
+        held_nodes=int((~nodes["eligible"]).sum()),
+        held_by_reason=tuple((r, int(held_by_reason.get(r, 0))) for r in REASONS if held_by_reason.get(r, 0)),
+        operators=len(operators),
+        total_usd=total_usd,
+        transfers=len(transfers),
+        total_wei=sum(transfers["amount_wei"], 0),
+        dust_wei=dust,
+        zero_amount_recipients=zero_recipients,
+    )
+    return Result(nodes=nodes.reset_index(), operators=operators, transfers=transfers, totals=totals)
+
+
+def _operators(nodes: pd.DataFrame, reg: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Per-operator amounts (section 6), one row per registry operator with at least one node."""
+    op = nodes["operator_address"]
+    seen = sorted(set(op.dropna()) & set(reg.index), key=str.lower)
+    elig = nodes[nodes["eligible"]]
+    k = elig.groupby("operator_address").size().reindex(seen, fill_value=0)
+    n_new = elig[elig["is_new"]].groupby("operator_address").size().reindex(seen, fill_value=0)
+    rank_sum = elig.groupby("operator_address")["rank_reward_usd"].agg(lambda s: sum(s, ZERO))
+    base = policy.base_usd
+    rows = []
+    for operator in seen:
+        kk, new = int(k[operator]), int(n_new[operator])
+        base_sum = base * kk
+        multi = policy.multi_node_rate(kk) * base * new
+        role = policy.role_rate(reg.at[operator, "roles"]) * (base_sum + multi)
+        excess = max(ZERO, multi + role - policy.bonus_cap_rate * base_sum)
+        rank = rank_sum.get(operator, ZERO)
+        rows.append(
+            (
+                operator,
+                reg.at[operator, "payout_address"],
+                kk,
+                base_sum,
+                multi,
+                role,
+                excess,
+                rank,
+                base_sum + multi + role - excess + rank,
+            )
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "operator_address",
+            "payout_address",
+            "eligible_nodes",
+            "base_usd",
+            "multi_node_bonus_usd",
+            "role_bonus_usd",
+            "bonus_cap_reduction_usd",
+            "rank_reward_usd",
+            "total_usd",
+        ],
+    ).astype({"eligible_nodes": "int64"})
+
+
+def _transfers(operators: pd.DataFrame, price: Decimal, policy: Policy) -> tuple[pd.DataFrame, int, int]:
+    """Section 7: one transfer per payout address; floor to wei; batches of max_transfers."""
+    paying = operators[operators["total_usd"].map(lambda v: v > 0).astype(bool)]
+    sums: dict[str, Decimal] = {}
+    for addr, total in zip(paying["payout_address"], paying["total_usd"], strict=True):
+        sums[addr] = sums.get(addr, ZERO) + total
+    decimals = policy.token_decimals
+    recipients = sorted(sums, key=str.lower)
+    wei = [usd_to_wei(sums[a], price, decimals) for a in recipients]
+    exact_total = sum((exact_wei(sums[a], price, decimals) for a in recipients), Fraction(0))
+    dust = int(exact_total) - sum(wei)
+    keep = [i for i, w in enumerate(wei) if w > 0]
+    frame = pd.DataFrame(
+        {
+            "batch": [i // policy.max_transfers_per_batch + 1 for i in range(len(keep))],
+            "payout_address": [recipients[i] for i in keep],
+            "total_usd": pd.Series([sums[recipients[i]] for i in keep], dtype=object),
+            "amount_wei": pd.Series([wei[i] for i in keep], dtype=object),
+        }
+    )
+    return frame, dust, len(recipients) - len(keep)

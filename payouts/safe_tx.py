@@ -1,0 +1,116 @@
+"""The MultiSend payload and the EIP-712 safeTxHash a signer checks on the hardware wallet.
+
+Pure module on top of safe-eth-py, no RPC: a batch is executed as one DELEGATECALL from the Safe
+to MultiSendCallOnly, whose ``multiSend(bytes)`` argument packs each transfer as
+``operation (1 byte, 0 = CALL) | to (20) | value (32) | data length (32) | data``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from safe_eth.eth.constants import NULL_ADDRESS
+from safe_eth.safe.enums import SafeOperationEnum
+from safe_eth.safe.multi_send import MultiSendOperation, MultiSendTx
+from safe_eth.safe.safe_tx import SafeTx
+
+__all__ = [
+    "MULTISEND_CALL_ONLY",
+    "MULTISEND_SELECTOR",
+    "SUPPORTED_SAFE_VERSIONS",
+    "multisend_call_data",
+    "safe_tx_hash",
+]
+
+#: Canonical MultiSendCallOnly deployments by Safe version (the 1.4.1 one also works with 1.3.0 Safes).
+MULTISEND_CALL_ONLY: dict[str, str] = {
+    "1.4.1": "0x9641d764fc13c8B624c04430C7356C1C7C8102e2",
+    "1.3.0": "0x40A2aCCbd92BCA938b02010E17A5b8929b49130D",
+}
+SUPPORTED_SAFE_VERSIONS = ("1.3.0", "1.4.1")
+MULTISEND_SELECTOR = function_signature_to_4byte_selector("multiSend(bytes)")  # 0x8d80ff0a
+
+_HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
+_MAX_UINT256 = 2**256 - 1
+
+
+def _require_eip55(value: object, what: str) -> str:
+    if not (isinstance(value, str) and _HEX40.fullmatch(value) and to_checksum_address(value) == value):
+        raise ValueError(f"{what} {value!r} is not an EIP-55 checksummed address")
+    return value  # type: ignore[return-value]
+
+
+def _require_uint(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_UINT256:
+        raise ValueError(f"{what} must be an int in 0..2**256-1, got {value!r}")
+    return value
+
+
+def multisend_call_data(txs: Sequence[tuple[str, int, bytes]]) -> bytes:
+    """Call data of ``MultiSendCallOnly.multiSend(bytes transactions)`` for `txs`.
+
+    Each ``(to, value_wei, calldata)`` is packed by safe-eth-py's ``MultiSendTx.encoded_data`` as
+    a CALL (operation 0); the concatenation is ABI-encoded as ``bytes`` behind selector
+    ``0x8d80ff0a``. (``MultiSend(...).build_tx_data`` gives the same bytes but needs a client
+    or chain id for web3; this path needs neither.)
+    """
+    if len(txs) == 0:
+        raise ValueError("a MultiSend needs at least one transaction")
+    packed = b""
+    for i, (to, value, data) in enumerate(txs):
+        _require_eip55(to, f"txs[{i}].to")
+        _require_uint(value, f"txs[{i}].value")
+        if not isinstance(data, bytes | bytearray):
+            raise ValueError(f"txs[{i}].data must be bytes, got {type(data).__name__}")
+        packed += bytes(MultiSendTx(MultiSendOperation.CALL, to, value, bytes(data)).encoded_data)
+    return MULTISEND_SELECTOR + abi_encode(["bytes"], [packed])
+
+
+def safe_tx_hash(
+    *,
+    chain_id: int,
+    safe: str,
+    safe_version: str,
+    nonce: int,
+    multisend: str,
+    data: bytes,
+) -> bytes:
+    """EIP-712 safeTxHash (32 bytes) of the Safe transaction that executes a batch.
+
+    The transaction is a DELEGATECALL (operation 1) to `multisend` with value 0, `data` (from
+    `multisend_call_data`), safeTxGas = baseGas = gasPrice = 0 and the zero address as gas
+    token and refund receiver, at Safe nonce `nonce`. Computed by safe-eth-py's ``SafeTx`` with
+    chain id, version and nonce given, so it never touches a node (``ethereum_client=None``).
+    Safe >= 1.3.0 puts ``chainId`` in the EIP-712 domain; only 1.3.0 and 1.4.1 are accepted.
+    """
+    if safe_version not in SUPPORTED_SAFE_VERSIONS:
+        raise ValueError(
+            f"safe_version {safe_version!r} not supported (use one of {SUPPORTED_SAFE_VERSIONS})"
+        )
+    if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
+        raise ValueError(f"chain_id must be a positive int, got {chain_id!r}")
+    _require_uint(nonce, "nonce")
+    _require_eip55(safe, "safe")
+    _require_eip55(multisend, "multisend")
+    if not isinstance(data, bytes | bytearray):
+        raise ValueError(f"data must be bytes, got {type(data).__name__}")
+    tx = SafeTx(
+        None,  # type: ignore[arg-type]  # no client: chain id, nonce and version are given
+        safe,  # type: ignore[arg-type]
+        multisend,  # type: ignore[arg-type]
+        0,
+        bytes(data),
+        SafeOperationEnum.DELEGATE_CALL,
+        0,
+        0,
+        0,
+        NULL_ADDRESS,
+        NULL_ADDRESS,
+        safe_nonce=nonce,
+        safe_version=safe_version,
+        chain_id=chain_id,
+    )
+    return bytes(tx.safe_tx_hash)
