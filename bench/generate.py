@@ -253,11 +253,11 @@ def generate_month(
     miner |= has_role & ~(miner | oracle | verifier)
     role_code = miner.astype(np.int64) + 2 * oracle + 4 * verifier
     role_table = [";".join(r for bit, r in zip((1, 2, 4), ROLES, strict=True) if c & bit) for c in range(8)]
-    op_low_stake = rng_op.random(operators) < 0.12
+    op_low_draw = rng_op.random(operators)  # insufficient stake: see the nodes section
 
     # Payout addresses: own address (60%), a separate wallet (40%); ~4% of operators in groups
     # of 2-4 that share one payout wallet.
-    payout = np.where(rng_op.random(operators) < 0.6, np.arange(operators), -1)  # -1: own wallet
+    payout = np.where(rng_op.random(operators) < 0.6, np.arange(operators), -1)  # -1: a separate wallet
     payout_table = list(op_addr)
     sep = np.flatnonzero(payout < 0)
     payout_table += make_addresses(seed, "payout", sep.size)
@@ -288,9 +288,10 @@ def generate_month(
 
     # ---------------- nodes
     node_addr = make_addresses(seed, "node", nodes)
-    node_op = rng_node.permutation(
-        np.repeat(np.arange(operators), _nodes_per_operator(rng_node, operators, nodes))
-    )
+    per_op = _nodes_per_operator(rng_node, operators, nodes)
+    node_op = rng_node.permutation(np.repeat(np.arange(operators), per_op))
+    # small operators are more often under-staked than big ones
+    op_low_stake = op_low_draw < np.where(per_op <= 3, 0.14, 0.05)
     cls = rng_node.random(nodes)
     flaky = cls < 0.05  # low uptime all month
     late = (cls >= 0.05) & (cls < 0.08)  # joined during the month

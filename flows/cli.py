@@ -48,7 +48,7 @@ def _prefect_environment() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
 
 
-def _example_request() -> dict[str, str]:
+def _example_request() -> dict[str, Any]:
     """The bundled example month's arguments (examples/2026-10/run.toml), paths repo-relative."""
     cfg = tomllib.loads((EXAMPLE_DIR / "run.toml").read_text("utf-8"))
     rel = EXAMPLE_DIR.relative_to(REPO_ROOT).as_posix()
@@ -58,6 +58,7 @@ def _example_request() -> dict[str, str]:
         "operators": f"{rel}/{cfg['operators']}",
         "price": cfg["price"],
         "price_source": cfg["price_source"],
+        **{k: cfg[k] for k in ("network", "safe", "token", "safe_nonce") if k in cfg},
     }
 
 
@@ -84,6 +85,19 @@ def run(
             help="An earlier month's node_rewards.csv (repeatable): its eligible nodes are not new."
         ),
     ] = None,
+    network: Annotated[str | None, typer.Option(help="Network in networks.toml (arbitrum-one, ...).")] = None,
+    chain_id: Annotated[int | None, typer.Option(help="Chain id (overrides the network's).")] = None,
+    safe: Annotated[str | None, typer.Option(help="The paying Safe's address (EIP-55).")] = None,
+    token: Annotated[str | None, typer.Option(help="COR token address on an ERC-20 network.")] = None,
+    currency: Annotated[str | None, typer.Option(help="erc20 or native (overrides the network's).")] = None,
+    safe_nonce: Annotated[
+        int | None, typer.Option(help="The Safe's next nonce; batches take consecutive nonces.")
+    ] = None,
+    safe_version: Annotated[str, typer.Option(help="Safe contract version: 1.3.0 or 1.4.1.")] = "1.4.1",
+    multisend_call_only: Annotated[str | None, typer.Option(help="MultiSendCallOnly address.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Transfers per batch (policy default; max 500).")
+    ] = None,
 ) -> None:
     """Compute one payout period and write its auditor CSVs and manifest.
 
@@ -99,6 +113,11 @@ def run(
         period, metrics, operators, price = ex["period"], ex["metrics"], ex["operators"], ex["price"]
         price_source = price_source or ex["price_source"]
         base_dir = REPO_ROOT
+        network = network or ex.get("network")
+        safe = safe or ex.get("safe")
+        token = token or ex.get("token")
+        if safe_nonce is None and "safe_nonce" in ex:
+            safe_nonce = int(ex["safe_nonce"])
     elif not all(given):
         missing = [
             n
@@ -110,6 +129,7 @@ def run(
     _prefect_environment()
 
     from flows import pipeline
+    from flows.chain_config import ChainOptions
 
     req = pipeline.RunRequest(
         period=period,
@@ -121,7 +141,19 @@ def run(
         out=out,
         history=tuple(history or ()),
         base_dir=base_dir,
+        chain=ChainOptions(
+            network=network,
+            chain_id=chain_id,
+            safe=safe,
+            token=token,
+            currency=currency,
+            safe_nonce=safe_nonce,
+            safe_version=safe_version,
+            multisend=multisend_call_only,
+        ),
+        batch_size=batch_size,
     )
+    pipeline.parse_request(req)  # argument mistakes fail here, before Prefect starts
     if not os.environ.get("PREFECT_API_URL"):
         typer.echo(
             "Prefect: no PREFECT_API_URL set, starting a temporary local server (takes ~20 s).", err=True

@@ -45,10 +45,9 @@ def fetch_task(role: str, name: str, period: str, base_dir: Path | None) -> Sour
 
 @task(name="validate", task_run_name="validate-{period}", cache_policy=NO_CACHE)
 def validate_task(
-    period: str, req: pipeline.RunRequest, metrics: Source, operators: Source, history: tuple[Source, ...]
+    period: str, params: pipeline.Params, metrics: Source, operators: Source, history: tuple[Source, ...]
 ) -> pipeline.Prepared:
-    policy, _, parsed_period, price = pipeline.parse_request(req)
-    return pipeline.prepare(policy, parsed_period, price, metrics, operators, history)
+    return pipeline.prepare(params.policy, params.period, params.price, metrics, operators, history)
 
 
 @task(name="compute", task_run_name="compute-{period}", cache_policy=NO_CACHE)
@@ -60,13 +59,18 @@ def compute_task(period: str, prepared: pipeline.Prepared) -> Result:
 def render_task(
     period: str,
     req: pipeline.RunRequest,
-    policy_source: str,
+    params: pipeline.Params,
     prepared: pipeline.Prepared,
     result: Result,
     sources: tuple[Source, ...],
 ) -> pipeline.Outputs:
     return pipeline.render_outputs(
-        prepared, result, policy_source=policy_source, price_source=req.price_source, sources=sources
+        prepared,
+        result,
+        policy_source=params.policy_source,
+        price_source=req.price_source,
+        sources=sources,
+        chain=params.chain,
     )
 
 
@@ -79,12 +83,12 @@ def write_task(period: str, out: Path, outputs: pipeline.Outputs) -> Path:
 def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Path, Result, pipeline.Prepared]:
     """Compute and write one payout period. Raises InputError for bad input (nothing written)."""
     # Arguments that need no file are checked first, so a typo fails before any fetch.
-    _, policy_source, parsed, _ = pipeline.parse_request(req)
+    params = pipeline.parse_request(req)
     metrics = fetch_task("metrics", req.metrics, period, req.base_dir)
     operators = fetch_task("operators", req.operators, period, req.base_dir)
     history = tuple(fetch_task("history", h, period, req.base_dir) for h in req.history)
-    prepared = validate_task(period, req, metrics, operators, history)
+    prepared = validate_task(period, params, metrics, operators, history)
     result = compute_task(period, prepared)
-    outputs = render_task(period, req, policy_source, prepared, result, (metrics, operators, *history))
-    final = write_task(str(parsed), req.out, outputs)
+    outputs = render_task(period, req, params, prepared, result, (metrics, operators, *history))
+    final = write_task(str(params.period), req.out, outputs)
     return final, result, prepared

@@ -10,18 +10,20 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
 
+from flows.chain_config import ChainOptions, resolve_chain
 from flows.sources import Source, fetch, read_table
 from payouts import render
+from payouts.batches import MAX_BATCH_SIZE, ChainConfig, batch_manifest, build_batches, signing_markdown
 from payouts.engine import Inputs, Result, compute
 from payouts.errors import Finding, InputError
-from payouts.manifest import InputRecord, build_manifest, render_json
+from payouts.manifest import InputRecord, build_manifest, render_json, sha256_hex
 from payouts.money import parse_price
 from payouts.period import Period
 from payouts.policy import Policy, parse_policy
@@ -36,6 +38,7 @@ OPERATOR_PAYOUTS = "operator_payouts.csv"
 TRANSFERS = "transfers.csv"
 REJECTED_ROWS = "rejected_rows.csv"
 MANIFEST = "manifest.json"
+SIGNING = "batches/signing.md"
 
 
 def tool_version() -> str:
@@ -58,6 +61,8 @@ class RunRequest:
     out: Path = Path("output")
     history: tuple[str, ...] = ()
     base_dir: Path | None = None  # relative input paths are resolved against this
+    chain: ChainOptions = field(default_factory=ChainOptions)
+    batch_size: int | None = None  # overrides the policy's batches.max_transfers
 
 
 @dataclass(frozen=True)
@@ -109,12 +114,31 @@ def load_policy(spec: str) -> tuple[Policy, str]:
     return parse_policy(path.read_bytes(), source=label), label
 
 
-def parse_request(req: RunRequest) -> tuple[Policy, str, Period, Decimal]:
-    """Check the arguments that need no input file: period, price, policy."""
+@dataclass(frozen=True)
+class Params:
+    """The checked arguments of a run (everything but the input files)."""
+
+    policy: Policy
+    policy_source: str
+    period: Period
+    price: Decimal
+    chain: ChainConfig | None
+
+
+def parse_request(req: RunRequest) -> Params:
+    """Check the arguments that need no input file: period, price, policy, chain, batch size."""
     period = Period.parse(req.period)
     price = parse_price(req.price)
     policy, label = load_policy(req.policy)
-    return policy, label, period, price
+    if req.batch_size is not None:
+        if not 1 <= req.batch_size <= MAX_BATCH_SIZE:
+            raise InputError(
+                f"--batch-size {req.batch_size} is out of range",
+                column="--batch-size",
+                fix=f"use 1..{MAX_BATCH_SIZE} (the Safe CSV Airdrop app's limit; 100 is the tested default)",
+            )
+        policy = replace(policy, max_transfers_per_batch=req.batch_size)
+    return Params(policy, label, period, price, resolve_chain(req.chain))
 
 
 def read_history(sources: Sequence[Source]) -> tuple[frozenset[str], tuple[tuple[str, int], ...]]:
@@ -165,7 +189,13 @@ def prepare(
 
 
 def render_outputs(
-    prep: Prepared, result: Result, *, policy_source: str, price_source: str, sources: Sequence[Source]
+    prep: Prepared,
+    result: Result,
+    *,
+    policy_source: str,
+    price_source: str,
+    sources: Sequence[Source],
+    chain: ChainConfig | None = None,
 ) -> Outputs:
     """Render, validate against the output schemas, and build the manifest."""
     inp = prep.inputs
@@ -186,6 +216,22 @@ def render_outputs(
         InputRecord(s.role, s.name, s.sha256, rows.get(s.role if s.role != "history" else s.name, 0))
         for s in sources
     ]
+    extra: dict[str, object] = {"chain": None if chain is None else chain.as_manifest(), "batches": []}
+    if chain is not None and len(result.transfers) > 0:
+        batch_files, infos = build_batches(
+            result.transfers,
+            chain,
+            period=str(period),
+            created_at_ms=period.end_ms,
+            decimals=decimals,
+            symbol=inp.policy.token_symbol,
+            transfers_sha256=sha256_hex(files[TRANSFERS]),
+        )
+        files.update(batch_files)
+        files[SIGNING] = signing_markdown(
+            infos, chain, period=str(period), decimals=decimals, symbol=inp.policy.token_symbol
+        )
+        extra["batches"] = batch_manifest(infos, decimals)
     manifest = build_manifest(
         period=str(period),
         policy=inp.policy,
@@ -197,6 +243,7 @@ def render_outputs(
         totals=result.totals,
         rejected_rows=len(prep.findings),
         tool_version=tool_version(),
+        extra=extra,
     )
     files[MANIFEST] = render_json(manifest)
     return Outputs(files)
@@ -242,15 +289,16 @@ def load_sources(req: RunRequest) -> tuple[Source, Source, tuple[Source, ...]]:
 
 def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
     """The whole pipeline as plain calls: used by `verify`, the benchmark and unit-level tests."""
-    policy, policy_source, period, price = parse_request(req)
+    params = parse_request(req)
     metrics, operators, history = load_sources(req)
-    prep = prepare(policy, period, price, metrics, operators, history)
+    prep = prepare(params.policy, params.period, params.price, metrics, operators, history)
     result = compute(prep.inputs)
     outputs = render_outputs(
         prep,
         result,
-        policy_source=policy_source,
+        policy_source=params.policy_source,
         price_source=req.price_source,
         sources=(metrics, operators, *history),
+        chain=params.chain,
     )
-    return write_outputs(req.out, str(period), outputs), result, prep
+    return write_outputs(req.out, str(params.period), outputs), result, prep

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -21,8 +22,11 @@ __all__ = [
     "MULTISEND_CALL_ONLY",
     "MULTISEND_SELECTOR",
     "SUPPORTED_SAFE_VERSIONS",
+    "WalletTx",
     "multisend_call_data",
     "safe_tx_hash",
+    "safe_tx_hash_of",
+    "wallet_transaction",
 ]
 
 #: Canonical MultiSendCallOnly deployments by Safe version (the 1.4.1 one also works with 1.3.0 Safes).
@@ -69,22 +73,44 @@ def multisend_call_data(txs: Sequence[tuple[str, int, bytes]]) -> bytes:
     return MULTISEND_SELECTOR + abi_encode(["bytes"], [packed])
 
 
-def safe_tx_hash(
-    *,
-    chain_id: int,
-    safe: str,
-    safe_version: str,
-    nonce: int,
-    multisend: str,
-    data: bytes,
-) -> bytes:
-    """EIP-712 safeTxHash (32 bytes) of the Safe transaction that executes a batch.
+@dataclass(frozen=True)
+class WalletTx:
+    """The one Safe transaction Safe{Wallet} builds from a Transaction Builder batch."""
 
-    The transaction is a DELEGATECALL (operation 1) to `multisend` with value 0, `data` (from
-    `multisend_call_data`), safeTxGas = baseGas = gasPrice = 0 and the zero address as gas
-    token and refund receiver, at Safe nonce `nonce`. Computed by safe-eth-py's ``SafeTx`` with
-    chain id, version and nonce given, so it never touches a node (``ethereum_client=None``).
-    Safe >= 1.3.0 puts ``chainId`` in the EIP-712 domain; only 1.3.0 and 1.4.1 are accepted.
+    to: str
+    value: int
+    data: bytes
+    operation: int  # 0 = CALL, 1 = DELEGATECALL
+
+    @property
+    def is_multisend(self) -> bool:
+        return self.operation == int(SafeOperationEnum.DELEGATE_CALL)
+
+
+def wallet_transaction(txs: Sequence[tuple[str, int, bytes]], multisend: str) -> WalletTx:
+    """What Safe{Wallet} signs for a batch of calls.
+
+    The wallet wraps two or more calls in one DELEGATECALL to MultiSendCallOnly, but sends a
+    batch of exactly one call directly (a CALL to its target): its code is
+    ``txs.length > 1 ? createMultiSendCallOnlyTx(txs) : createTx(txs[0])``. The safeTxHash we
+    print must be the one the hardware wallet shows, so we follow the same rule.
+    """
+    if len(txs) == 1:
+        to, value, data = txs[0]
+        _require_eip55(to, "txs[0].to")
+        _require_uint(value, "txs[0].value")
+        return WalletTx(to, value, bytes(data), int(SafeOperationEnum.CALL))
+    _require_eip55(multisend, "multisend")
+    return WalletTx(multisend, 0, multisend_call_data(txs), int(SafeOperationEnum.DELEGATE_CALL))
+
+
+def safe_tx_hash_of(*, chain_id: int, safe: str, safe_version: str, nonce: int, tx: WalletTx) -> bytes:
+    """EIP-712 safeTxHash (32 bytes) of `tx` at Safe nonce `nonce` (no gas refund parameters).
+
+    safeTxGas = baseGas = gasPrice = 0 and the zero address as gas token and refund receiver.
+    Computed by safe-eth-py's ``SafeTx`` with chain id, version and nonce given, so it never
+    touches a node (``ethereum_client=None``). Safe >= 1.3.0 puts ``chainId`` in the EIP-712
+    domain; only 1.3.0 and 1.4.1 are accepted.
     """
     if safe_version not in SUPPORTED_SAFE_VERSIONS:
         raise ValueError(
@@ -94,16 +120,17 @@ def safe_tx_hash(
         raise ValueError(f"chain_id must be a positive int, got {chain_id!r}")
     _require_uint(nonce, "nonce")
     _require_eip55(safe, "safe")
-    _require_eip55(multisend, "multisend")
-    if not isinstance(data, bytes | bytearray):
-        raise ValueError(f"data must be bytes, got {type(data).__name__}")
-    tx = SafeTx(
+    _require_eip55(tx.to, "to")
+    _require_uint(tx.value, "value")
+    if not isinstance(tx.data, bytes | bytearray):
+        raise ValueError(f"data must be bytes, got {type(tx.data).__name__}")
+    safe_tx = SafeTx(
         None,  # type: ignore[arg-type]  # no client: chain id, nonce and version are given
         safe,  # type: ignore[arg-type]
-        multisend,  # type: ignore[arg-type]
-        0,
-        bytes(data),
-        SafeOperationEnum.DELEGATE_CALL,
+        tx.to,  # type: ignore[arg-type]
+        tx.value,
+        bytes(tx.data),
+        SafeOperationEnum(tx.operation),
         0,
         0,
         0,
@@ -113,4 +140,23 @@ def safe_tx_hash(
         safe_version=safe_version,
         chain_id=chain_id,
     )
-    return bytes(tx.safe_tx_hash)
+    return bytes(safe_tx.safe_tx_hash)
+
+
+def safe_tx_hash(
+    *,
+    chain_id: int,
+    safe: str,
+    safe_version: str,
+    nonce: int,
+    multisend: str,
+    data: bytes,
+) -> bytes:
+    """safeTxHash of a DELEGATECALL (operation 1) to `multisend` with value 0 and `data`."""
+    return safe_tx_hash_of(
+        chain_id=chain_id,
+        safe=safe,
+        safe_version=safe_version,
+        nonce=nonce,
+        tx=WalletTx(multisend, 0, bytes(data), int(SafeOperationEnum.DELEGATE_CALL)),
+    )
