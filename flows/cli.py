@@ -154,14 +154,37 @@ def run(
         batch_size=batch_size,
     )
     pipeline.parse_request(req)  # argument mistakes fail here, before Prefect starts
-    if not os.environ.get("PREFECT_API_URL"):
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.monthly import monthly_payout
+
+    if not PREFECT_API_URL.value():
         typer.echo(
             "Prefect: no PREFECT_API_URL set, starting a temporary local server (takes ~20 s).", err=True
         )
-    from flows.monthly import monthly_payout
-
     final, result, prepared = monthly_payout(period, req)
     _print_summary(final, result, prepared)
+
+
+@app.command("check-batch")
+def check_batch(
+    files: Annotated[list[Path], typer.Argument(help="Transaction Builder batch files (.json).")],
+) -> None:
+    """Verify batch files: builder checksum, structure, and (beside transfers.csv) every transfer.
+
+    One line per file; exit 0 when every file is good, 1 otherwise, 2 when a file does not exist.
+
+    Example: payouts check-batch output/2026-10/batches/*.json
+    """
+    from flows.check_batch import check_file
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        _fail_input(f"no such file: {', '.join(missing)}")
+    results = [check_file(f) for f in files]
+    for r in results:
+        typer.echo(r.line())
+    raise typer.Exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAIL)
 
 
 def _print_summary(final: Path, result: Any, prepared: Any) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from payouts.errors import InputError
-from payouts.money import exact, exact_wei, usd_to_wei
+from payouts.money import exact, exact_wei, format_usd, usd_to_wei
 from payouts.period import Period
 from payouts.policy import LOWER_IS_BETTER, Policy
 
@@ -292,8 +292,8 @@ def _compute(inp: Inputs) -> Result:
     total_usd = sum(operators["total_usd"], ZERO)
     if policy.monthly_budget_usd is not None and total_usd > policy.monthly_budget_usd:
         raise BudgetExceeded(
-            f"the period's rewards total {total_usd} USD, above the policy's monthly budget of "
-            f"{policy.monthly_budget_usd} USD",
+            f"the period's rewards total {format_usd(total_usd)} USD, above the policy's monthly budget "
+            f"of {format_usd(policy.monthly_budget_usd)} USD",
             fix="check the inputs; if the total is right, raise amounts.monthly_budget_usd "
             "in a new policy version",
         )
