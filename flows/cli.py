@@ -187,6 +187,36 @@ def check_batch(
     raise typer.Exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAIL)
 
 
+@app.command()
+def verify(
+    folder: Annotated[
+        Path, typer.Argument(help="A period folder written by `payouts run`, e.g. output/2026-10.")
+    ],
+    inputs_dir: Annotated[
+        Path | None, typer.Option(help="Where the manifest's relative input paths are (default: cwd, repo).")
+    ] = None,
+) -> None:
+    """Recompute a period from its manifest and compare every output file byte for byte.
+
+    Exit 0 identical; 1 different (each difference as file, row, column, expected, found);
+    2 inputs missing or changed. Needs no Prefect server.
+
+    Example: payouts verify output/2026-10
+    """
+    from flows.verify import verify_period
+
+    diffs = verify_period(folder, inputs_dir)
+    if not diffs:
+        typer.echo(f"OK {folder}: every output file is identical to a fresh recomputation")
+        raise typer.Exit(EXIT_OK)
+    for d in diffs[:200]:
+        typer.echo(d.line())
+    if len(diffs) > 200:
+        typer.echo(f"... and {len(diffs) - 200} more differences")
+    typer.echo(f"DIFFERENT {folder}: {len(diffs)} difference(s)")
+    raise typer.Exit(EXIT_FAIL)
+
+
 def _print_summary(final: Path, result: Any, prepared: Any) -> None:
     from payouts.money import format_units, format_usd
 

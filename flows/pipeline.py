@@ -216,7 +216,11 @@ def render_outputs(
         InputRecord(s.role, s.name, s.sha256, rows.get(s.role if s.role != "history" else s.name, 0))
         for s in sources
     ]
-    extra: dict[str, object] = {"chain": None if chain is None else chain.as_manifest(), "batches": []}
+    extra: dict[str, object] = {
+        "chain": None if chain is None else chain.as_manifest(),
+        "batches": [],
+        "batch_size": inp.policy.max_transfers_per_batch,
+    }
     if chain is not None and len(result.transfers) > 0:
         batch_files, infos = build_batches(
             result.transfers,

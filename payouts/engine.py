@@ -22,6 +22,8 @@ from payouts.period import Period
 from payouts.policy import LOWER_IS_BETTER, Policy
 
 UPTIME_SCALE = 10**9  # uptime_ratio arrives as integer nano-units (schemas.inputs.UPTIME_SCALE)
+RATIO_SCALE = 10**9  # response_rate, likewise
+THROUGHPUT_SCALE = 10**6  # throughput_tph in micro-units
 
 #: Eligibility reasons in the spec's order (section 4); the first that applies is the reason.
 REASONS: tuple[str, ...] = (
@@ -90,8 +92,9 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
         {
             "n_days": g["date"].nunique(),
             "uptime_nano": g["uptime_nano"].sum(),
-            "response_rate": g["response_rate"].mean(),
-            "throughput": g["throughput_tph"].mean(),
+            "response_nano": g["response_nano"].sum(),
+            "throughput_micro": g["throughput_micro"].sum(),
+            "n_rows": g["date"].size(),
             "ping_ms": g["ping_ms"].median(),
             "global_ping_ms": g["global_ping_ms"].median(),
             "tasks_completed": g["tasks_completed"].sum(),
@@ -99,14 +102,21 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
             "n_operators": g["operator_address"].nunique(),
         }
     )
+    # Means as exact integer sums over the row count: equal means compare equal (a float running
+    # mean of 31 x 0.99 and of 28 x 0.99 differ in the last bit). Sums stay below 2**53, so the
+    # one float division is correctly rounded and equal rationals give equal floats.
+    n_rows = agg["n_rows"].to_numpy(dtype="float64")
+    agg["response_rate"] = agg["response_nano"].to_numpy(dtype="float64") / n_rows / RATIO_SCALE
+    agg["throughput"] = agg["throughput_micro"].to_numpy(dtype="float64") / n_rows / THROUGHPUT_SCALE
     sums = g[[f"sm_{s}_{k}" for s in STATES for k in ("ok", "total")]].sum()
-    quality = np.zeros(len(agg))
-    for s in STATES:
+    ratios = np.zeros((len(agg), len(STATES)))
+    for i, s in enumerate(STATES):
         ok = sums[f"sm_{s}_ok"].to_numpy(dtype="float64")
         total = sums[f"sm_{s}_total"].to_numpy(dtype="float64")
         with np.errstate(invalid="ignore", divide="ignore"):
-            quality += np.where(total > 0, ok / np.where(total > 0, total, 1), 0.0)
-    agg["sm_quality"] = quality / len(STATES)
+            ratios[:, i] = np.where(total > 0, ok / np.where(total > 0, total, 1), 0.0)
+    # summed in sorted order, so the same four ratios in any states give the same float
+    agg["sm_quality"] = np.sort(ratios, axis=1).sum(axis=1) / len(STATES)
     comp = agg["tasks_completed"].to_numpy(dtype="float64")
     acc = agg["tasks_accurate"].to_numpy(dtype="float64")
     agg["accuracy"] = np.where(comp > 0, acc / np.where(comp > 0, comp, 1), 0.0)

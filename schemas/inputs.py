@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from payouts.addresses import BAD_CHECKSUM, BAD_FORMAT, ZERO_ADDRESS, check_address_series
+from payouts.addresses import (
+    BAD_CHECKSUM,
+    BAD_FORMAT,
+    ZERO_ADDRESS,
+    check_address_series,
+    identify_address_series,
+)
 from payouts.errors import Finding, InputError
 from payouts.period import Period
 
@@ -52,8 +58,12 @@ REGISTRY_COLUMNS: tuple[str, ...] = (
 FLOAT_COLUMNS = ("uptime_ratio", "response_rate", "throughput_tph", "ping_ms", "global_ping_ms")
 INT_COLUMNS = (*SM_COLUMNS, "tasks_completed", "tasks_accurate", "stake_pool")
 
-#: uptime_ratio is summed exactly as integer nano-units (1e-9): a month of 31 x 0.9 is exactly 0.90.
+#: uptime_ratio and response_rate are summed exactly as integer nano-units (1e-9): a month of
+#: 31 x 0.9 is exactly 0.90. throughput_tph is kept in micro-units (1e-6 tasks/hour).
 UPTIME_SCALE = 10**9
+THROUGHPUT_SCALE = 10**6
+#: Upper bound on throughput_tph (tasks/hour): far above any real node, it keeps exact sums in range.
+MAX_THROUGHPUT = 1e8
 
 _INT_RE = r"\d{1,18}"
 _DECIMAL_RE = r"\d{1,30}(\.\d{1,18})?"
@@ -147,7 +157,7 @@ def metrics_schema() -> pa.DataFrameSchema:
         "operator_address": _str_col(_address_checks()),
         "uptime_ratio": _str_col([_number_check(), _range(0, 1)]),
         "response_rate": _str_col([_number_check(), _range(0, 1)]),
-        "throughput_tph": _str_col([_number_check(), _range(0, None)]),
+        "throughput_tph": _str_col([_number_check(), _range(0, MAX_THROUGHPUT)]),
         "ping_ms": _str_col([_number_check(optional=True), _range(0, None, lo_open=True)]),
         "global_ping_ms": _str_col([_number_check(optional=True), _range(0, None, lo_open=True)]),
         "stake_pool": _str_col(
@@ -250,11 +260,15 @@ def _findings(
     fc = err.failure_cases
     fc = fc[fc["index"].notna()]
     out: set[Finding] = set()
+    # A dataframe-wide check is reported once per column of a failing row: keep one finding,
+    # naming the column the check is about.
+    wide = fc["schema_context"].astype(str) == "DataFrameSchema"
+    fc = fc.assign(column=fc["column"].where(~wide, None))
     for rec in fc[["index", "column", "check"]].drop_duplicates().itertuples(index=False):
         row = int(rec.index)
         check = str(rec.check)
         column = rec.column if isinstance(rec.column, str) and rec.column in raw.columns else None
-        if column is None:  # a dataframe-wide check: name the column it is about
+        if column is None:
             column = {"duplicate_date_node": "node_address"}.get(check, check.split("<=")[0])
         value = str(raw.at[row, column]) if column in raw.columns else ""
         if check == "duplicate_date_node":
@@ -294,8 +308,14 @@ def parse_metrics(raw: pd.DataFrame, source: str, period: Period) -> ParsedMetri
 
     fixed_nodes, _ = check_address_series(raw["node_address"])
     fixed_ops, _ = check_address_series(raw["operator_address"])
-    # Held nodes: every identifiable node (address valid) with a rejected row.
-    held = pd.DataFrame({"node_address": fixed_nodes[bad], "operator_address": fixed_ops[bad]})
+    # Held nodes: every node identifiable from a rejected row - including one whose address on that
+    # row has a wrong checksum but is otherwise 0x + 40 hex (same lowercase address = same node).
+    held = pd.DataFrame(
+        {
+            "node_address": identify_address_series(raw.loc[bad, "node_address"]),
+            "operator_address": identify_address_series(raw.loc[bad, "operator_address"]),
+        }
+    )
     held = held[held["node_address"].notna()]
     held = held.drop_duplicates("node_address").reset_index(drop=True)
 
@@ -312,8 +332,10 @@ def _typed_metrics(good: pd.DataFrame, nodes: pd.Series, ops: pd.Series, dates: 
     out["operator_address"] = ops.astype(str)
     up = pd.to_numeric(good["uptime_ratio"]).to_numpy(dtype="float64")
     out["uptime_nano"] = np.rint(up * UPTIME_SCALE).astype("int64")
-    for c in ("response_rate", "throughput_tph"):
-        out[c] = pd.to_numeric(good[c]).astype("float64")
+    resp = pd.to_numeric(good["response_rate"]).to_numpy(dtype="float64")
+    out["response_nano"] = np.rint(resp * UPTIME_SCALE).astype("int64")
+    tph = pd.to_numeric(good["throughput_tph"]).to_numpy(dtype="float64")
+    out["throughput_micro"] = np.rint(tph * THROUGHPUT_SCALE).astype("int64")
     for c in ("ping_ms", "global_ping_ms"):
         out[c] = pd.to_numeric(good[c].where(good[c] != ""), errors="coerce").astype("float64")
     for c in INT_COLUMNS:
