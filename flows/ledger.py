@@ -362,6 +362,11 @@ class Plan:
     overpaid: dict[str, int]  # paid_before - owed where positive (report, never claw back)
     diff: list[DiffLine]  # based_on's owed -> owed (empty for a first run)
 
+    @property
+    def seq(self) -> int:
+        """The new run's number within the period (1 for the first run): name its directory by it."""
+        return 1 if self.based_on is None else self.based_on.seq + 1
+
 
 @dataclass(frozen=True)
 class EmitResult:
@@ -931,6 +936,8 @@ class Ledger:
                     "SELECT coalesce(max(seq), 0) + 1 FROM runs WHERE period = ?", (plan.period,)
                 ).fetchone()[0]
             )
+            if seq != plan.seq:  # the active run always holds the period's highest seq
+                raise ConcurrentRun(plan.period, plan.based_on, active)
             if active is not None:
                 c.execute(
                     "UPDATE runs SET status = 'superseded', superseded_by = ? WHERE run_id = ?",

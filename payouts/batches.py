@@ -70,6 +70,7 @@ class BatchInfo:
     running_total_wei: int
     checksum: str
     tx_to: str
+    tx_value: int
     tx_operation: int
     tx_data_keccak: str
     multisend_data_keccak: str
@@ -162,6 +163,7 @@ def build_batches(
                 running_total_wei=running,
                 checksum=batch["meta"]["checksum"],
                 tx_to=wtx.to,
+                tx_value=wtx.value,
                 tx_operation=wtx.operation,
                 tx_data_keccak="0x" + keccak(wtx.data).hex(),
                 multisend_data_keccak="0x" + keccak(multisend_call_data(calls)).hex(),
@@ -187,7 +189,7 @@ def batch_manifest(infos: Sequence[BatchInfo], decimals: int) -> list[dict[str, 
             "safe_tx": {
                 "to": b.tx_to,
                 "operation": b.tx_operation,
-                "value": "0",
+                "value": str(b.tx_value),
                 "data_keccak": b.tx_data_keccak,
             },
             "multisend_data_keccak": b.multisend_data_keccak,
@@ -196,6 +198,10 @@ def batch_manifest(infos: Sequence[BatchInfo], decimals: int) -> list[dict[str, 
         }
         for b in infos
     ]
+
+
+def _value(wei: int, decimals: int, symbol: str) -> str:
+    return "0" if wei == 0 else f"{wei} wei ({format_units(wei, decimals)} {symbol})"
 
 
 def _hash_cell(h: str | None) -> str:
@@ -243,8 +249,9 @@ def signing_markdown(
             f"## Batch {b.number} of {b.of}: `{b.json_name}`",
             "",
             f"- Builder checksum: `{b.checksum}`",
-            f"- Safe transaction: {_op_name(b.tx_operation)} to `{b.tx_to}`, value 0, "
+            f"- Safe transaction: {_op_name(b.tx_operation)} to `{b.tx_to}`, value {b.tx_value}, "
             f"keccak(data) `{b.tx_data_keccak}`",
+            f"- Value carried by the Safe transaction itself: {_value(b.tx_value, decimals, symbol)}",
             f"- keccak(MultiSend call data): `{b.multisend_data_keccak}`",
             f"- Safe nonce: {'not given' if b.safe_nonce is None else b.safe_nonce}",
             f"- safeTxHash: {_hash_cell(b.safe_tx_hash)}",

@@ -221,6 +221,7 @@ def test_supersede_pays_exactly_the_positive_deltas_and_reports_overpayment(ledg
     emit(ledger, P1, {A: 100 * COR, B: 50 * COR, C: 30 * COR}, nodes=[N1])
     plan = ledger.plan_emission(P1, key_for("inputs-2"), {A: 120 * COR, B: 50 * COR, D: 7}, supersede=True)
     assert plan.kind == "topup" and plan.based_on is not None and plan.based_on.run_id == 1
+    assert plan.seq == 2
     assert plan.pay == {A: 20 * COR, D: 7}
     assert plan.overpaid == {C: 30 * COR}
     meta, transfers = artifacts(plan, nodes=[N1, N2])
