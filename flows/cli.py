@@ -98,6 +98,11 @@ def run(
     batch_size: Annotated[
         int | None, typer.Option(help="Transfers per batch (policy default; max 500).")
     ] = None,
+    ledger: Annotated[Path | None, typer.Option(help="Ledger file (default: OUT/ledger.sqlite).")] = None,
+    supersede: Annotated[
+        bool,
+        typer.Option("--supersede", help="Replace an emitted run of the period: pay only positive deltas."),
+    ] = False,
 ) -> None:
     """Compute one payout period and write its auditor CSVs and manifest.
 
@@ -152,6 +157,8 @@ def run(
             multisend=multisend_call_only,
         ),
         batch_size=batch_size,
+        ledger=ledger,
+        supersede=supersede,
     )
     pipeline.parse_request(req)  # argument mistakes fail here, before Prefect starts
     from prefect.settings import PREFECT_API_URL
@@ -162,8 +169,8 @@ def run(
         typer.echo(
             "Prefect: no PREFECT_API_URL set, starting a temporary local server (takes ~20 s).", err=True
         )
-    final, result, prepared = monthly_payout(period, req)
-    _print_summary(final, result, prepared)
+    emission, result, prepared = monthly_payout(period, req)
+    _print_summary(emission, result, prepared)
 
 
 @app.command("check-batch")
@@ -217,7 +224,93 @@ def verify(
     raise typer.Exit(EXIT_FAIL)
 
 
-def _print_summary(final: Path, result: Any, prepared: Any) -> None:
+@app.command()
+def reconcile(
+    period: Annotated[str, typer.Option(help="The period to reconcile, YYYY-MM.")],
+    rpc: Annotated[str, typer.Option(help="JSON-RPC URL of the chain the batches were built for.")],
+    from_block: Annotated[int, typer.Option(help="First block to scan for the Safe's transfers.")] = 0,
+    to_block: Annotated[str, typer.Option(help="Last block to scan (a number or 'latest').")] = "latest",
+    out: Annotated[Path, typer.Option(help="Output root (reconciliation.csv goes to OUT/PERIOD/).")] = Path(
+        "output"
+    ),
+    ledger: Annotated[Path | None, typer.Option(help="Ledger file (default: OUT/ledger.sqlite).")] = None,
+) -> None:
+    """Match the token's Transfer events from the Safe with the ledger; write reconciliation.csv.
+
+    Statuses per payout address: paid, missing, short, over, unexpected. Matched transfers are
+    marked executed in the ledger. Exit 0 when everything is paid, 1 otherwise.
+
+    Example: payouts reconcile --period 2026-10 --rpc https://arb1.example/rpc --from-block 270000000
+    """
+    from flows.ledger import Ledger
+    from flows.reconcile import connect, reconcile_period
+    from payouts.period import Period
+
+    p = str(Period.parse(period))
+    if to_block != "latest" and not to_block.isdigit():
+        _fail_input(f"--to-block {to_block!r} must be a block number or 'latest'")
+    last: int | str = "latest" if to_block == "latest" else int(to_block)
+    path = ledger if ledger is not None else out / "ledger.sqlite"
+    if not path.is_file():
+        _fail_input(f"no ledger at {path}: run `payouts run` first, or pass --ledger")
+    with Ledger.open(path) as led:
+        result = reconcile_period(
+            led,
+            connect(rpc),
+            p,
+            from_block=from_block,
+            to_block=last,
+            out_path=out / p / "reconciliation.csv",
+        )
+    counts: dict[str, int] = {}
+    for row in result.rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    typer.echo(f"period {p}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    for row in result.rows:
+        if row.status != "paid":
+            typer.echo(
+                f"  {row.status:<10} {row.payout_address} expected {row.expected_wei} paid {row.paid_wei}"
+            )
+    typer.echo(f"written to {result.written}")
+    raise typer.Exit(EXIT_OK if result.all_paid else EXIT_FAIL)
+
+
+@app.command()
+def history(
+    out: Annotated[Path, typer.Option(help="Output root whose ledger to read.")] = Path("output"),
+    ledger: Annotated[Path | None, typer.Option(help="Ledger file (default: OUT/ledger.sqlite).")] = None,
+) -> None:
+    """List every recorded run: period, run, status, totals and batches.
+
+    Example: payouts history --ledger output/ledger.sqlite
+    """
+    from flows.ledger import Ledger
+    from payouts.money import format_units
+
+    path = ledger if ledger is not None else out / "ledger.sqlite"
+    if not path.is_file():
+        _fail_input(f"no ledger at {path}: run `payouts run` first, or pass --ledger")
+    with Ledger.open(path) as led:
+        rows = led.history_rows()
+    if not rows:
+        typer.echo("no runs recorded")
+        return
+    for r in rows:
+        sup = f", superseded by run {r.superseded_by}" if r.superseded_by else ""
+        typer.echo(
+            f"{r.period} run {r.seq} ({r.kind}, {r.status}{sup}): policy {r.policy}, price {r.price} USD, "
+            f"owes {format_units(r.owed_wei, 18)} COR to {r.owed_addresses} addresses; "
+            f"pays {format_units(r.paid_wei, 18)} COR in {r.transfers} transfers "
+            f"({r.executed_transfers} executed)"
+        )
+        for b in r.batches:
+            typer.echo(
+                f"    batch {b.batch}: {b.transfers} transfers, {format_units(b.total_wei, 18)} COR, "
+                f"{b.executed} executed, {b.batch_file} sha256 {b.batch_sha256[:16]}…"
+            )
+
+
+def _print_summary(emission: Any, result: Any, prepared: Any) -> None:
     from payouts.money import format_units, format_usd
 
     t = result.totals
@@ -234,8 +327,19 @@ def _print_summary(final: Path, result: Any, prepared: Any) -> None:
         f"total COR           {format_units(t.total_wei, decimals)}",
         f"transfers           {t.transfers} ({t.total_wei} wei)",
         f"dust                {t.dust_wei} wei",
-        f"written to          {final}",
     ]
+    if emission.kind == "topup" and emission.status == "emitted":
+        lines += [
+            f"top-up run {emission.seq}: pays {format_units(emission.pays_wei, decimals)} COR "
+            f"({emission.pays_wei} wei); overpaid {format_units(emission.overpaid_wei, decimals)} COR "
+            "(see overpaid.csv; never clawed back automatically)",
+        ]
+    status = {
+        "emitted": "written to",
+        "already emitted": "already emitted:",
+        "restored": "already emitted, folder restored:",
+    }[emission.status]
+    lines.append(f"{status:<19} {emission.folder}")
     typer.echo("\n".join(lines))
 
 

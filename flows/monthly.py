@@ -15,6 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from flows import pipeline
+from flows.emission import Emission, emit_period
+from flows.ledger import Ledger
 from flows.sources import Source, TransientFetchError, fetch
 from payouts.engine import Result, compute
 
@@ -55,40 +57,32 @@ def compute_task(period: str, prepared: pipeline.Prepared) -> Result:
     return compute(prepared.inputs)
 
 
-@task(name="render", task_run_name="render-{period}", cache_policy=NO_CACHE)
-def render_task(
+@task(name="emit", task_run_name="emit-{period}", cache_policy=NO_CACHE)
+def emit_task(
     period: str,
     req: pipeline.RunRequest,
     params: pipeline.Params,
     prepared: pipeline.Prepared,
     result: Result,
     sources: tuple[Source, ...],
-) -> pipeline.Outputs:
-    return pipeline.render_outputs(
-        prepared,
-        result,
-        policy_source=params.policy_source,
-        price_source=req.price_source,
-        sources=sources,
-        chain=params.chain,
-    )
-
-
-@task(name="write", task_run_name="write-{period}", cache_policy=NO_CACHE)
-def write_task(period: str, out: Path, outputs: pipeline.Outputs) -> Path:
-    return pipeline.write_outputs(out, period, outputs)
+) -> Emission:
+    """Render, stage, record in the ledger, publish (flows.emission): never retried."""
+    with Ledger.open(req.ledger_path) as ledger:
+        return emit_period(req, params, prepared, result, sources, ledger)
 
 
 @flow(name="monthly_payout", flow_run_name="payout-{period}", validate_parameters=False, log_prints=False)
-def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Path, Result, pipeline.Prepared]:
-    """Compute and write one payout period. Raises InputError for bad input (nothing written)."""
+def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Result, pipeline.Prepared]:
+    """Compute and emit one payout period. Raises InputError for bad input (nothing written)."""
     # Arguments that need no file are checked first, so a typo fails before any fetch.
     params = pipeline.parse_request(req)
     metrics = fetch_task("metrics", req.metrics, period, req.base_dir)
     operators = fetch_task("operators", req.operators, period, req.base_dir)
     history = tuple(fetch_task("history", h, period, req.base_dir) for h in req.history)
-    prepared = validate_task(period, params, metrics, operators, history)
-    result = compute_task(period, prepared)
-    outputs = render_task(period, req, params, prepared, result, (metrics, operators, *history))
-    final = write_task(str(params.period), req.out, outputs)
-    return final, result, prepared
+    validated = validate_task(period, params, metrics, operators, history)
+    # Only valid inputs reach the ledger; the period lock is held from here to publication.
+    with Ledger.open(req.ledger_path) as ledger, ledger.period_lock(str(params.period)):
+        prepared = pipeline.with_ledger(validated, ledger.first_eligible())
+        result = compute_task(period, prepared)
+        emission = emit_task(period, req, params, prepared, result, (metrics, operators, *history))
+    return emission, result, prepared

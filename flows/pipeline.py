@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
@@ -20,7 +20,9 @@ import pandas as pd
 from flows.chain_config import ChainOptions, resolve_chain
 from flows.sources import Source, fetch, read_table
 from payouts import render
+from payouts.addresses import check_address_series
 from payouts.batches import MAX_BATCH_SIZE, ChainConfig, batch_manifest, build_batches, signing_markdown
+from payouts.deltas import assign_batches, render_overpaid_csv
 from payouts.engine import Inputs, Result, compute
 from payouts.errors import Finding, InputError
 from payouts.manifest import InputRecord, build_manifest, render_json, sha256_hex
@@ -38,6 +40,8 @@ OPERATOR_PAYOUTS = "operator_payouts.csv"
 TRANSFERS = "transfers.csv"
 REJECTED_ROWS = "rejected_rows.csv"
 MANIFEST = "manifest.json"
+PRIOR_ELIGIBILITY = "prior_eligibility.csv"
+OVERPAID = "overpaid.csv"
 SIGNING = "batches/signing.md"
 
 
@@ -63,6 +67,12 @@ class RunRequest:
     base_dir: Path | None = None  # relative input paths are resolved against this
     chain: ChainOptions = field(default_factory=ChainOptions)
     batch_size: int | None = None  # overrides the policy's batches.max_transfers
+    ledger: Path | None = None  # default: <out>/ledger.sqlite
+    supersede: bool = False
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.ledger if self.ledger is not None else self.out / "ledger.sqlite"
 
 
 @dataclass(frozen=True)
@@ -80,10 +90,48 @@ class Prepared:
     metrics: ParsedMetrics
     registry: ParsedRegistry
     history_rows: tuple[tuple[str, int], ...]  # (source name, rows) per history file
+    history_nodes: dict[str, frozenset[str]]  # --history import: earlier period -> nodes eligible then
+    prior: dict[str, str]  # node seen this period -> first period it was eligible (before this one)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
         return self.metrics.findings + self.registry.findings
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Which run of a period the outputs belong to (see flows.ledger)."""
+
+    seq: int = 1
+    kind: str = "full"  # "full" | "topup"
+    pay: Mapping[str, int] = field(default_factory=dict)  # top-up: what this run pays
+    paid_before: Mapping[str, int] = field(default_factory=dict)  # top-up: emitted before it
+    owed: Mapping[str, int] = field(default_factory=dict)  # top-up: what the period now owes
+
+    def as_manifest(self) -> dict[str, object]:
+        out: dict[str, object] = {"seq": self.seq, "kind": self.kind}
+        if self.kind == "topup":
+            out["paid_before_wei"] = str(sum(self.paid_before.values()))
+            out["owed_wei"] = str(sum(self.owed.values()))
+            out["pays_wei"] = str(sum(self.pay.values()))
+        return out
+
+
+def topup_transfers(pay: Mapping[str, int], price: Decimal, policy: Policy) -> pd.DataFrame:
+    """The transfers of a top-up run: the positive deltas, batched like any run.
+
+    total_usd is the delta's value at the period price (wei x price / 10^decimals, exact).
+    """
+    rows = assign_batches(dict(pay), policy.max_transfers_per_batch)
+    scale = Decimal(10) ** policy.token_decimals
+    return pd.DataFrame(
+        {
+            "batch": [b for b, _, _ in rows],
+            "payout_address": [a for _, a, _ in rows],
+            "total_usd": pd.Series([Decimal(w) * price / scale for _, _, w in rows], dtype=object),
+            "amount_wei": pd.Series([w for _, _, w in rows], dtype=object),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -141,13 +189,16 @@ def parse_request(req: RunRequest) -> Params:
     return Params(policy, label, period, price, resolve_chain(req.chain))
 
 
-def read_history(sources: Sequence[Source]) -> tuple[frozenset[str], tuple[tuple[str, int], ...]]:
-    """Earlier months' node_rewards.csv: a node eligible in any of them is not new."""
-    nodes: set[str] = set()
+def read_history(sources: Sequence[Source]) -> tuple[dict[str, frozenset[str]], tuple[tuple[str, int], ...]]:
+    """Earlier months' node_rewards.csv (the import path for months paid before the ledger).
+
+    Returns period -> nodes eligible in it, and (source name, rows) per file.
+    """
+    by_period: dict[str, set[str]] = {}
     counts = []
     for src in sources:
         frame = read_table(src)
-        for col in ("node_address", "eligible"):
+        for col in ("period", "node_address", "eligible"):
             if col not in frame.columns:
                 raise InputError(
                     f"history file has no '{col}' column",
@@ -155,12 +206,32 @@ def read_history(sources: Sequence[Source]) -> tuple[frozenset[str], tuple[tuple
                     row=1,
                     fix="pass an earlier month's node_rewards.csv",
                 )
-        nodes.update(frame.loc[frame["eligible"].str.lower() == "true", "node_address"])
+        eligible = frame[frame["eligible"].str.lower() == "true"]
+        for period_text, nodes in eligible.groupby("period")["node_address"]:
+            Period.parse(str(period_text))
+            by_period.setdefault(str(period_text), set()).update(nodes)
         counts.append((src.name, len(frame)))
-    from payouts.addresses import check_address_series
+    out: dict[str, frozenset[str]] = {}
+    for period_text, nodes in sorted(by_period.items()):
+        fixed, _ = check_address_series(pd.Series(sorted(nodes), dtype="string"))
+        out[period_text] = frozenset(str(x) for x in fixed.dropna())
+    return out, tuple(counts)
 
-    fixed, _ = check_address_series(pd.Series(sorted(nodes), dtype="string"))
-    return frozenset(str(x) for x in fixed.dropna()), tuple(counts)
+
+def prior_eligibility(
+    period: Period, first_eligible: Mapping[str, str], history: Mapping[str, frozenset[str]]
+) -> dict[str, str]:
+    """node -> the first period before `period` in which it was eligible (ledger, then --history)."""
+    prior: dict[str, str] = {}
+    for node, first in first_eligible.items():
+        if first < str(period):
+            prior[node] = first
+    for hist_period, nodes in history.items():
+        if hist_period < str(period):
+            for node in nodes:
+                if node not in prior or hist_period < prior[node]:
+                    prior[node] = hist_period
+    return prior
 
 
 def prepare(
@@ -170,11 +241,21 @@ def prepare(
     metrics: Source,
     operators: Source,
     history: Sequence[Source],
+    first_eligible: Mapping[str, str] | None = None,
 ) -> Prepared:
-    """Validate both inputs (file faults raise, row faults become findings) into engine Inputs."""
+    """Validate both inputs (file faults raise, row faults become findings) into engine Inputs.
+
+    `first_eligible` is the ledger's node -> first eligible period; with the --history files it
+    decides which nodes are not new this period.
+    """
     parsed_metrics = parse_metrics(read_table(metrics), metrics.name, period)
     parsed_registry = parse_registry(read_table(operators), operators.name, policy.roles)
-    previously, hist_rows = read_history(history)
+    history_nodes, hist_rows = read_history(history)
+    seen = set(parsed_metrics.rows["node_address"]) | set(parsed_metrics.held["node_address"].dropna())
+    prior = {
+        n: p for n, p in prior_eligibility(period, first_eligible or {}, history_nodes).items() if n in seen
+    }
+    previously = frozenset(prior)
     inputs = Inputs(
         period=period,
         rows=parsed_metrics.rows,
@@ -185,7 +266,23 @@ def prepare(
         price_usd=price,
         policy=policy,
     )
-    return Prepared(inputs, parsed_metrics, parsed_registry, hist_rows)
+    return Prepared(
+        inputs, parsed_metrics, parsed_registry, hist_rows, history_nodes, dict(sorted(prior.items()))
+    )
+
+
+def with_ledger(prep: Prepared, first_eligible: Mapping[str, str]) -> Prepared:
+    """`prep` with the ledger's first-eligible periods applied to the new-node rule.
+
+    Validation runs before the ledger is opened, so a bad file never touches the ledger.
+    """
+    period = prep.inputs.period
+    seen = set(prep.metrics.rows["node_address"]) | set(prep.metrics.held["node_address"].dropna())
+    prior = {
+        n: p for n, p in prior_eligibility(period, first_eligible, prep.history_nodes).items() if n in seen
+    }
+    inputs = replace(prep.inputs, previously_eligible=frozenset(prior))
+    return replace(prep, inputs=inputs, prior=dict(sorted(prior.items())))
 
 
 def render_outputs(
@@ -196,15 +293,24 @@ def render_outputs(
     price_source: str,
     sources: Sequence[Source],
     chain: ChainConfig | None = None,
+    run: RunInfo | None = None,
 ) -> Outputs:
-    """Render, validate against the output schemas, and build the manifest."""
+    """Render, validate against the output schemas, and build the manifest.
+
+    `run` describes which run of the period this is: the first (full) run pays every transfer of
+    `result`; a superseding top-up run pays only `run.pay` (positive deltas) and adds overpaid.csv.
+    """
     inp = prep.inputs
     period, decimals = inp.period, inp.policy.token_decimals
+    run = run or RunInfo()
+    if run.kind == "topup":
+        result = replace(result, transfers=topup_transfers(run.pay, inp.price_usd, inp.policy))
     tables = {
         NODE_REWARDS: (render.node_table(result, period), out_schemas.node_rewards_schema()),
         OPERATOR_PAYOUTS: (render.operator_table(result, period), out_schemas.operator_payouts_schema()),
         TRANSFERS: (render.transfer_table(result, period, decimals), out_schemas.transfers_schema(decimals)),
         REJECTED_ROWS: (render.rejected_table(prep.findings), out_schemas.rejected_rows_schema()),
+        PRIOR_ELIGIBILITY: (render.prior_table(prep.prior), out_schemas.prior_eligibility_schema()),
     }
     files: dict[str, bytes] = {}
     for name, (frame, schema) in tables.items():
@@ -216,10 +322,13 @@ def render_outputs(
         InputRecord(s.role, s.name, s.sha256, rows.get(s.role if s.role != "history" else s.name, 0))
         for s in sources
     ]
+    if run.kind == "topup":
+        files[OVERPAID] = render_overpaid_csv(str(period), run.paid_before, run.owed, decimals)
     extra: dict[str, object] = {
         "chain": None if chain is None else chain.as_manifest(),
         "batches": [],
         "batch_size": inp.policy.max_transfers_per_batch,
+        "run": run.as_manifest(),
     }
     if chain is not None and len(result.transfers) > 0:
         batch_files, infos = build_batches(
@@ -253,26 +362,30 @@ def render_outputs(
     return Outputs(files)
 
 
-def write_outputs(out_root: Path, period: str, outputs: Outputs) -> Path:
-    """Write every file into a staging directory, then move it into place as `<out>/<period>`.
-
-    The final directory appears complete or not at all: an interrupted run leaves only a staging
-    directory (`.staging-*`, removed here on error) and never a half-written period.
-    """
+def stage_outputs(out_root: Path, name: str, outputs: Outputs) -> Path:
+    """Write every file (fsync'd) into a fresh staging directory `<out>/.staging-<name>-*`."""
     out_root.mkdir(parents=True, exist_ok=True)
-    final = out_root / period
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{period}-", dir=out_root))
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=out_root))
     try:
-        for name, data in sorted(outputs.files.items()):
-            target = staging / name
+        for file_name, data in sorted(outputs.files.items()):
+            target = staging / file_name
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def publish(staging: Path, final: Path) -> Path:
+    """Move a complete staging directory into place as `final` (replacing an older copy)."""
+    try:
         if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".replaced-{period}-", dir=out_root))
-            os.replace(final, old / period)
+            old = Path(tempfile.mkdtemp(prefix=f".replaced-{final.name}-", dir=final.parent))
+            os.replace(final, old / final.name)
             os.replace(staging, final)
             shutil.rmtree(old)
         else:
@@ -281,6 +394,15 @@ def write_outputs(out_root: Path, period: str, outputs: Outputs) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+def write_outputs(out_root: Path, period: str, outputs: Outputs) -> Path:
+    """Stage every file, then move the directory into place as `<out>/<period>` (no ledger).
+
+    The final directory appears complete or not at all: an interrupted run leaves at most a
+    hidden staging directory, never a half-written period.
+    """
+    return publish(stage_outputs(out_root, period, outputs), out_root / period)
 
 
 def load_sources(req: RunRequest) -> tuple[Source, Source, tuple[Source, ...]]:
@@ -292,12 +414,27 @@ def load_sources(req: RunRequest) -> tuple[Source, Source, tuple[Source, ...]]:
 
 
 def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
-    """The whole pipeline as plain calls: used by `verify`, the benchmark and unit-level tests."""
+    """The whole pipeline as plain calls, through the ledger: tests, the benchmark, scripts."""
+    from flows.emission import emit_period
+    from flows.ledger import Ledger
+
     params = parse_request(req)
     metrics, operators, history = load_sources(req)
-    prep = prepare(params.policy, params.period, params.price, metrics, operators, history)
+    validated = prepare(params.policy, params.period, params.price, metrics, operators, history)
+    with Ledger.open(req.ledger_path) as ledger, ledger.period_lock(str(params.period)):
+        prep = with_ledger(validated, ledger.first_eligible())
+        result = compute(prep.inputs)
+        emission = emit_period(req, params, prep, result, (metrics, operators, *history), ledger)
+    return emission.folder, result, prep
+
+
+def recompute(req: RunRequest, prior: Mapping[str, str]) -> Outputs:
+    """Recompute a full run's files without a ledger, given its recorded prior eligibility (verify)."""
+    params = parse_request(req)
+    metrics, operators, history = load_sources(req)
+    prep = prepare(params.policy, params.period, params.price, metrics, operators, history, prior)
     result = compute(prep.inputs)
-    outputs = render_outputs(
+    return render_outputs(
         prep,
         result,
         policy_source=params.policy_source,
@@ -305,4 +442,3 @@ def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
         sources=(metrics, operators, *history),
         chain=params.chain,
     )
-    return write_outputs(req.out, str(params.period), outputs), result, prep

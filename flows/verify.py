@@ -11,8 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +185,15 @@ def diff_file(name: str, expected: bytes, found: bytes | None) -> list[Differenc
     return diffs or [Difference(name, "-", "(bytes)", sha256_hex(expected), sha256_hex(found))]
 
 
+def _prior(folder: Path) -> dict[str, str]:
+    """The recorded prior eligibility (the ledger's input to the new-node rule)."""
+    path = folder / pipeline.PRIOR_ELIGIBILITY
+    if not path.is_file():
+        return {}
+    rows = csv.DictReader(io.StringIO(path.read_text("utf-8")))
+    return {r["node_address"]: r["first_eligible_period"] for r in rows}
+
+
 def verify_period(folder: Path, inputs_dir: Path | None = None) -> list[Difference]:
     """Recompute `folder` (an `<out>/<period>` directory) and list every difference."""
     manifest_path = folder / pipeline.MANIFEST
@@ -194,13 +202,14 @@ def verify_period(folder: Path, inputs_dir: Path | None = None) -> list[Differen
     manifest = json.loads(manifest_path.read_text("utf-8"))
     base_dirs = [d for d in (inputs_dir, Path.cwd(), REPO_ROOT) if d is not None]
     req = request_from_manifest(manifest, base_dirs)
-    with tempfile.TemporaryDirectory(prefix="cor-verify-") as tmp:
-        rebuilt = pipeline.run_without_prefect(replace(req, out=Path(tmp)))[0]
-        expected = {
-            p.relative_to(rebuilt).as_posix(): p.read_bytes()
-            for p in sorted(rebuilt.rglob("*"))
-            if p.is_file()
-        }
+    run = manifest.get("run") or {"kind": "full", "seq": 1}
+    if run.get("kind") != "full":
+        raise InputError(
+            f"{folder} is a top-up run (run {run.get('seq')}): verify recomputes full runs only",
+            fix="verify the period's first run folder; top-up amounts are checked by the ledger",
+        )
+    prior = _prior(folder)
+    expected = pipeline.recompute(req, prior).files
     found = {
         p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }

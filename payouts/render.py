@@ -9,7 +9,7 @@ rounded half-even to a fixed number of places.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -50,6 +50,7 @@ OPERATOR_COLUMNS = (
 )
 TRANSFER_COLUMNS = ("period", "batch", "payout_address", "total_usd", "amount_cor", "amount_wei")
 REJECTED_COLUMNS = ("source_row", "node_address", "column", "check", "value", "source_file")
+PRIOR_COLUMNS = ("node_address", "first_eligible_period")
 
 SCORE_PLACES = 8
 UPTIME_PLACES = 6
@@ -120,7 +121,7 @@ def transfer_table(result: Result, period: Period, decimals: int) -> pd.DataFram
     out["total_usd"] = t["total_usd"].map(format_usd)
     out["amount_cor"] = t["amount_wei"].map(lambda w: format_units(int(w), decimals))
     out["amount_wei"] = t["amount_wei"].map(lambda w: str(int(w)))
-    return out.reset_index(drop=True)  # already in payout-address order (spec 7)
+    return out.astype(str).reset_index(drop=True)  # already in payout-address order (spec 7)
 
 
 _FORMULA_START = ("=", "+", "@", "\t", "\r")
@@ -148,6 +149,16 @@ def rejected_table(findings: Sequence[Finding]) -> pd.DataFrame:
         columns=list(REJECTED_COLUMNS),
         dtype=str,
     )
+
+
+def prior_table(prior: Mapping[str, str]) -> pd.DataFrame:
+    """prior_eligibility.csv: the nodes of this period that were eligible in an earlier one (not new).
+
+    The ledger (or --history) input of the new-node rule, written out so the period can be
+    recomputed - and audited - without the ledger.
+    """
+    frame = pd.DataFrame(sorted(prior.items()), columns=list(PRIOR_COLUMNS), dtype=str)
+    return _sorted(frame, "node_address") if len(frame) else frame
 
 
 def _sorted(frame: pd.DataFrame, column: str) -> pd.DataFrame:

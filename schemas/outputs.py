@@ -127,6 +127,18 @@ def rejected_rows_schema() -> pa.DataFrameSchema:
     )
 
 
+def prior_eligibility_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "node_address": _col(_eip55(), unique=True),
+            "first_eligible_period": _col(_match(PERIOD)),
+        },
+        strict=True,
+        ordered=True,
+        name="prior_eligibility.csv",
+    )
+
+
 class OutputInvalid(Exception):
     """An output failed its contract: a bug in the pipeline, never written (exit 1)."""
 

@@ -44,7 +44,7 @@ def test_example_month_runs_with_no_arguments(tmp_path: Path, monkeypatch, capsy
     res = run_cli(capsys, "run")
     assert res.code == 0, res.err
     out = tmp_path / "output" / "2026-10"
-    assert sorted(p.name for p in out.iterdir()) == ["batches", *sorted(CORE_FILES)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["batches", "prior_eligibility.csv", *CORE_FILES])
     assert "running the bundled example month 2026-10" in res.out
     assert "held over_node_cap" in res.out and "total USD" in res.out and "dust" in res.out
 
