@@ -8,6 +8,7 @@ in order, to the wei, and that every call goes to the token recorded in manifest
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -56,6 +57,25 @@ def _expected(period_dir: Path, batch: int) -> tuple[list[BatchTransfer], str | 
     return expected, token, native
 
 
+def _manifest_problems(period_dir: Path, path: Path) -> list[str]:
+    """The batch file and transfers.csv must be the exact files the run recorded (SHA-256).
+
+    Without this, editing a batch (and recomputing its checksum) together with transfers.csv
+    would pass; the manifest - and the ledger - hold the hashes of what was emitted.
+    """
+    manifest = period_dir / "manifest.json"
+    if not manifest.is_file():
+        return ["no manifest.json beside transfers.csv: cannot check the files are the ones emitted"]
+    recorded = {o["name"]: o["sha256"] for o in json.loads(manifest.read_text("utf-8")).get("outputs", [])}
+    problems = []
+    for file in (path, period_dir / "transfers.csv"):
+        name = file.resolve().relative_to(period_dir.resolve()).as_posix()
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        if recorded.get(name) != digest:
+            problems.append(f"{name}: SHA-256 {digest} is not the one recorded in manifest.json")
+    return problems
+
+
 def check_file(path: Path) -> CheckResult:
     raw = path.read_bytes()
     match = _BATCH_NAME.fullmatch(path.name)
@@ -67,10 +87,11 @@ def check_file(path: Path) -> CheckResult:
         if not expected:
             return CheckResult(path, (f"transfers.csv in {period_dir} has no batch {batch}",), "")
         problems = verify_batch_file(raw, expected=expected, token=token)
+        problems += _manifest_problems(period_dir, path)
         total = sum(t.amount_wei for t in expected)
         note = (
             f"checksum valid; {len(expected)} transfers ({total} wei) match batch {batch} of "
-            f"{period_dir / 'transfers.csv'}"
+            f"{period_dir / 'transfers.csv'}; file hashes match manifest.json"
         )
     else:
         problems = verify_batch_file(raw)

@@ -276,6 +276,24 @@ def reconcile(
 
 
 @app.command()
+def report(
+    folder: Annotated[
+        Path, typer.Argument(help="A period folder written by `payouts run`, e.g. output/2026-10.")
+    ],
+) -> None:
+    """(Re)write report.html and report.md for a period folder (self-contained, no network).
+
+    `payouts run` writes them too. Change vs the previous month is shown when its folder is beside.
+
+    Example: payouts report output/2026-10
+    """
+    from flows.report import previous_from_folder, write_report
+
+    html_path, md_path = write_report(folder, previous_from_folder(folder))
+    typer.echo(f"written {html_path} and {md_path}")
+
+
+@app.command()
 def history(
     out: Annotated[Path, typer.Option(help="Output root whose ledger to read.")] = Path("output"),
     ledger: Annotated[Path | None, typer.Option(help="Ledger file (default: OUT/ledger.sqlite).")] = None,
@@ -321,7 +339,7 @@ def _print_summary(emission: Any, result: Any, prepared: Any) -> None:
     for reason, count in t.held_by_reason:
         lines.append(f"  held {reason:<22} {count}")
     lines += [
-        f"rejected rows       {len(prepared.findings)}",
+        f"rejected rows       {prepared.rejected_rows} ({len(prepared.findings)} findings)",
         f"operators           {t.operators}",
         f"total USD           {format_usd(t.total_usd)}",
         f"total COR           {format_units(t.total_wei, decimals)}",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
@@ -19,6 +20,7 @@ from flows.emission import Emission, emit_period
 from flows.ledger import Ledger
 from flows.sources import Source, TransientFetchError, fetch
 from payouts.engine import Result, compute
+from payouts.money import format_units, format_usd
 
 
 def _retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -71,6 +73,70 @@ def emit_task(
         return emit_period(req, params, prepared, result, sources, ledger)
 
 
+def summary_markdown(emission: Emission, result: Result, prepared: pipeline.Prepared) -> str:
+    """The run summary as Markdown (a Prefect artifact; the CLI prints the same facts)."""
+    t = result.totals
+    decimals = prepared.inputs.policy.token_decimals
+    lines = [
+        f"# COR payout {prepared.inputs.period}: {emission.status}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| nodes | {t.nodes} ({t.eligible_nodes} eligible, {t.held_nodes} held) |",
+        *(f"| held: {reason} | {count} |" for reason, count in t.held_by_reason),
+        f"| rejected rows | {prepared.rejected_rows} ({len(prepared.findings)} findings) |",
+        f"| total USD | {format_usd(t.total_usd)} |",
+        f"| total COR | {format_units(t.total_wei, decimals)} |",
+        f"| transfers | {t.transfers} |",
+        f"| dust | {t.dust_wei} wei |",
+        f"| run | {emission.seq} ({emission.kind}) |",
+        f"| folder | `{emission.folder}` |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@task(name="publish-artifacts", task_run_name="artifacts-{period}", cache_policy=NO_CACHE)
+def artifacts_task(period: str, emission: Emission, result: Result, prepared: pipeline.Prepared) -> None:
+    """Prefect UI artifacts: operator payouts table, summary, link to the output folder."""
+    ops = result.operators
+    key = f"payout-{period}".lower()
+    create_table_artifact(
+        table=[
+            {
+                "operator": o,
+                "payout_address": p,
+                "eligible_nodes": int(k),
+                "total_usd": format_usd(total),
+            }
+            for o, p, k, total in zip(
+                ops["operator_address"],
+                ops["payout_address"],
+                ops["eligible_nodes"],
+                ops["total_usd"],
+                strict=True,
+            )
+        ],
+        key=f"{key}-operators",
+        description=f"Operator payouts {period} (USD, exact)",
+    )
+    create_markdown_artifact(
+        markdown=summary_markdown(emission, result, prepared), key=f"{key}-summary", description="Run summary"
+    )
+    create_link_artifact(
+        link=emission.folder.resolve().as_uri(),
+        link_text=f"output folder {emission.folder}",
+        key=f"{key}-folder",
+        description="Auditor CSVs, manifest, batches and report",
+    )
+
+
+@task(name="report", task_run_name="report-{period}", cache_policy=NO_CACHE)
+def report_task(period: str, folder: Path) -> None:
+    from flows.report import previous_from_folder, write_report
+
+    write_report(folder, previous_from_folder(folder))
+
+
 @flow(name="monthly_payout", flow_run_name="payout-{period}", validate_parameters=False, log_prints=False)
 def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Result, pipeline.Prepared]:
     """Compute and emit one payout period. Raises InputError for bad input (nothing written)."""
@@ -85,4 +151,6 @@ def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Res
         prepared = pipeline.with_ledger(validated, ledger.first_eligible())
         result = compute_task(period, prepared)
         emission = emit_task(period, req, params, prepared, result, (metrics, operators, *history))
+    report_task(period, emission.folder)
+    artifacts_task(period, emission, result, prepared)
     return emission, result, prepared

@@ -97,6 +97,11 @@ class Prepared:
     def findings(self) -> tuple[Finding, ...]:
         return self.metrics.findings + self.registry.findings
 
+    @property
+    def rejected_rows(self) -> int:
+        """Distinct input rows rejected (a row failing several checks counts once)."""
+        return len({(f.source_file, f.source_row) for f in self.findings})
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -354,7 +359,8 @@ def render_outputs(
         inputs=records,
         outputs=files,
         totals=result.totals,
-        rejected_rows=len(prep.findings),
+        rejected_rows=prep.rejected_rows,
+        findings=len(prep.findings),
         tool_version=tool_version(),
         extra=extra,
     )

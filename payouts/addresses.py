@@ -59,9 +59,10 @@ def check_address_series(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 def identify_address_series(values: pd.Series) -> pd.Series:
     """The EIP-55 form of each value's *lowercase* address when it is 0x + 40 hex, else <NA>.
 
-    Identifies the account a row is about even when its checksum is wrong - used to hold a node
+    Identifies the account a row is about even when its checksum is wrong or it carries stray
+    whitespace - used to hold a node
     whose row was rejected, never to accept an address.
     """
-    lowered = values.astype("string").str.lower()
+    lowered = values.astype("string").str.strip().str.lower()  # " 0xAbC..." is the same account
     fixed, _ = check_address_series(lowered)
     return fixed

@@ -17,7 +17,7 @@ from eth_utils import keccak
 from payouts.addresses import OK, ZERO_ADDRESS, check_address
 from payouts.errors import InputError
 from payouts.money import format_units
-from payouts.safe_tx import multisend_call_data, safe_tx_hash_of, wallet_transaction
+from payouts.safe_tx import multisend_call_data, safe_tx_hashes, wallet_transaction
 from payouts.txbuilder import (
     BatchTransfer,
     build_erc20_batch,
@@ -76,6 +76,8 @@ class BatchInfo:
     multisend_data_keccak: str
     safe_nonce: int | None
     safe_tx_hash: str | None
+    domain_hash: str | None
+    message_hash: str | None
     recipients: tuple[BatchTransfer, ...]
 
 
@@ -140,13 +142,12 @@ def build_batches(
         calls = transactions_from_batch(batch)  # rebuilt from the file, as the builder does
         wtx = wallet_transaction(calls, chain.multisend)
         nonce = None if chain.safe_nonce is None else chain.safe_nonce + n - 1
-        tx_hash = (
+        hashes = (
             None
             if nonce is None
-            else "0x"
-            + safe_tx_hash_of(
+            else safe_tx_hashes(
                 chain_id=chain.chain_id, safe=chain.safe, safe_version=chain.safe_version, nonce=nonce, tx=wtx
-            ).hex()
+            )
         )
         files[f"batches/{stem}.json"] = render_batch_json(batch)
         files[f"batches/{stem}.csv"] = render_airdrop_csv(
@@ -168,7 +169,9 @@ def build_batches(
                 tx_data_keccak="0x" + keccak(wtx.data).hex(),
                 multisend_data_keccak="0x" + keccak(multisend_call_data(calls)).hex(),
                 safe_nonce=nonce,
-                safe_tx_hash=tx_hash,
+                safe_tx_hash=None if hashes is None else "0x" + hashes.safe_tx_hash.hex(),
+                domain_hash=None if hashes is None else "0x" + hashes.domain_hash.hex(),
+                message_hash=None if hashes is None else "0x" + hashes.message_hash.hex(),
                 recipients=items,
             )
         )
@@ -195,6 +198,16 @@ def batch_manifest(infos: Sequence[BatchInfo], decimals: int) -> list[dict[str, 
             "multisend_data_keccak": b.multisend_data_keccak,
             "safe_nonce": b.safe_nonce,
             "safe_tx_hash": b.safe_tx_hash,
+            "eip712_domain_hash": b.domain_hash,
+            "eip712_message_hash": b.message_hash,
+            "recipients": [
+                {
+                    "to": t.recipient,
+                    "amount_wei": str(t.amount_wei),
+                    "amount_cor": format_units(t.amount_wei, decimals),
+                }
+                for t in b.recipients
+            ],
         }
         for b in infos
     ]
@@ -255,6 +268,8 @@ def signing_markdown(
             f"- keccak(MultiSend call data): `{b.multisend_data_keccak}`",
             f"- Safe nonce: {'not given' if b.safe_nonce is None else b.safe_nonce}",
             f"- safeTxHash: {_hash_cell(b.safe_tx_hash)}",
+            f"- EIP-712 domain hash: {_hash_cell(b.domain_hash)}",
+            f"- EIP-712 message hash: {_hash_cell(b.message_hash)}",
             f"- Total: {format_units(b.total_wei, decimals)} {symbol} ({b.total_wei} wei); "
             f"running total {format_units(b.running_total_wei, decimals)} {symbol}",
             "",

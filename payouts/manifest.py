@@ -60,6 +60,7 @@ def build_manifest(
     outputs: Mapping[str, bytes],
     totals: Totals,
     rejected_rows: int,
+    findings: int,
     tool_version: str,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -86,7 +87,11 @@ def build_manifest(
             }
             for name, data in sorted(outputs.items())
         ],
-        "totals": {**totals_dict(totals, policy.token_decimals), "rejected_rows": rejected_rows},
+        "totals": {
+            **totals_dict(totals, policy.token_decimals),
+            "rejected_rows": rejected_rows,
+            "findings": findings,
+        },
         "tool": {"name": TOOL_NAME, "version": tool_version},
     }
     if extra:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from safe_eth.eth.constants import NULL_ADDRESS
 from safe_eth.safe.enums import SafeOperationEnum
 from safe_eth.safe.multi_send import MultiSendOperation, MultiSendTx
@@ -22,10 +22,12 @@ __all__ = [
     "MULTISEND_CALL_ONLY",
     "MULTISEND_SELECTOR",
     "SUPPORTED_SAFE_VERSIONS",
+    "SafeTxHashes",
     "WalletTx",
     "multisend_call_data",
     "safe_tx_hash",
     "safe_tx_hash_of",
+    "safe_tx_hashes",
     "wallet_transaction",
 ]
 
@@ -141,6 +143,66 @@ def safe_tx_hash_of(*, chain_id: int, safe: str, safe_version: str, nonce: int, 
         chain_id=chain_id,
     )
     return bytes(safe_tx.safe_tx_hash)
+
+
+@dataclass(frozen=True)
+class SafeTxHashes:
+    """What hardware wallets show for a Safe transaction: the safeTxHash, or its two EIP-712 parts."""
+
+    domain_hash: bytes
+    message_hash: bytes
+    safe_tx_hash: bytes
+
+
+DOMAIN_TYPEHASH = keccak(text="EIP712Domain(uint256 chainId,address verifyingContract)")
+SAFE_TX_TYPEHASH = keccak(
+    text="SafeTx(address to,uint256 value,bytes data,uint8 operation,uint256 safeTxGas,uint256 baseGas,"
+    "uint256 gasPrice,address gasToken,address refundReceiver,uint256 nonce)"
+)
+
+
+def safe_tx_hashes(*, chain_id: int, safe: str, safe_version: str, nonce: int, tx: WalletTx) -> SafeTxHashes:
+    """Domain hash, message hash and safeTxHash = keccak(0x1901 | domain | message).
+
+    The two parts are derived here with eth-abi (Safe >= 1.3.0 domain: chainId + verifyingContract)
+    and the result is checked against safe-eth-py's safeTxHash, so the printed parts can never
+    disagree with the hash.
+    """
+    full = safe_tx_hash_of(chain_id=chain_id, safe=safe, safe_version=safe_version, nonce=nonce, tx=tx)
+    domain = keccak(abi_encode(["bytes32", "uint256", "address"], [DOMAIN_TYPEHASH, chain_id, safe]))
+    message = keccak(
+        abi_encode(
+            [
+                "bytes32",
+                "address",
+                "uint256",
+                "bytes32",
+                "uint8",
+                "uint256",
+                "uint256",
+                "uint256",
+                "address",
+                "address",
+                "uint256",
+            ],
+            [
+                SAFE_TX_TYPEHASH,
+                tx.to,
+                tx.value,
+                keccak(bytes(tx.data)),
+                tx.operation,
+                0,
+                0,
+                0,
+                NULL_ADDRESS,
+                NULL_ADDRESS,
+                nonce,
+            ],
+        )
+    )
+    if keccak(b"\x19\x01" + domain + message) != full:
+        raise AssertionError("EIP-712 parts disagree with safe-eth-py's safeTxHash")
+    return SafeTxHashes(domain, message, full)
 
 
 def safe_tx_hash(

@@ -221,3 +221,27 @@ def test_check_batch_exit_codes(tmp_path: Path, capsys) -> None:
         assert bad.code == 1 and bad.out.startswith("FAIL ") and "meta.checksum: mismatch" in bad.out
     missing = run_cli(capsys, "check-batch", str(tmp_path / "nope.json"))
     assert missing.code == 2
+
+
+def test_prefect_artifacts_and_report_are_published(tmp_path: Path, monkeypatch, capsys) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "run", "--out", "arts").code == 0
+    folder = tmp_path / "arts" / "2026-10"
+    assert (folder / "report.html").is_file() and (folder / "report.md").is_file()
+    keys = ["payout-2026-10-operators", "payout-2026-10-summary", "payout-2026-10-folder"]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    latest = {a.key: a for a in found}
+    assert set(latest) == set(keys)
+    table = latest["payout-2026-10-operators"].data
+    table = json.loads(table) if isinstance(table, str) else table
+    operators = _rows(folder / "operator_payouts.csv")
+    assert len(table) == len(operators) == 121
+    first = next(r for r in table if r["operator"] == operators[0]["operator_address"])
+    assert first["total_usd"] == operators[0]["total_usd"]
+    summary = latest["payout-2026-10-summary"].data
+    assert "| total USD | 11912.90 |" in summary and "| held: over_node_cap | 57 |" in summary
+    assert latest["payout-2026-10-folder"].data.endswith(f"({folder.resolve().as_uri()})")

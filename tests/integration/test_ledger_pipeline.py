@@ -106,7 +106,7 @@ def _spawn(out: Path, *extra: str, env: dict[str, str] | None = None) -> subproc
 
 
 def test_two_concurrent_runs_exactly_one_emits(tmp_path: Path) -> None:
-    slow = _spawn(tmp_path, env={"PAYOUTS_FAULT": "pipeline:emit:staged@sleep=4"})
+    slow = _spawn(tmp_path, env={"PAYOUTS_FAULT": "pipeline:emit:staged@sleep=20"})
     deadline = time.time() + 30
     while not any(tmp_path.glob(".staging-2026-10-*")) and time.time() < deadline:
         time.sleep(0.05)

@@ -1,0 +1,321 @@
+"""Write a period's report: read `<out>/<period>/` (CSVs + manifest.json), write report.html and report.md.
+
+The shell around `payouts.report` (which is pure). Every CSV read here must have the SHA-256 the
+manifest records, so the report always describes the files the run wrote; a mismatch stops with
+an InputError (exit 2) rather than reporting on edited files. The rank tiers come from the
+policy file whose SHA-256 the manifest records (looked up by hash under policies/, so a renamed
+old version such as phase3-v1.toml is found too).
+
+    write_report(Path("output/2026-10"))                      # -> (report.html, report.md)
+    write_report(folder, previous_from_folder(folder))        # with the change vs last month
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from flows.pipeline import (
+    MANIFEST,
+    NODE_REWARDS,
+    OPERATOR_PAYOUTS,
+    POLICY_DIR,
+    REJECTED_ROWS,
+    TRANSFERS,
+)
+from payouts.engine import REASONS
+from payouts.errors import InputError
+from payouts.period import Period
+from payouts.policy import parse_policy
+from payouts.report import (
+    DEFAULT_REJECTED_SHOWN,
+    BatchRow,
+    ChainInfo,
+    FilledSlot,
+    OperatorRow,
+    PreviousMonth,
+    RankTier,
+    RejectedRow,
+    ReportData,
+    ReportTotals,
+    RunInfo,
+    build_report,
+)
+
+__all__ = ["PreviousMonth", "load_report_data", "previous_from_folder", "write_report"]
+
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+
+_FIX = "re-run `payouts run` for the period; the files of a run must not be edited"
+
+
+def _read_manifest(period_dir: Path) -> dict[str, Any]:
+    path = period_dir / MANIFEST
+    if not path.is_file():
+        raise InputError(
+            f"no {MANIFEST} in {period_dir}", fix="pass an <out>/<period> folder written by a run"
+        )
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{MANIFEST} is not valid JSON: {exc}", file=str(path), fix=_FIX) from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{MANIFEST} is not a JSON object", file=str(path), fix=_FIX)
+    return manifest
+
+
+def _read_csv(
+    period_dir: Path, name: str, manifest: dict[str, Any], columns: tuple[str, ...]
+) -> list[dict[str, str]]:
+    """Rows of an output CSV whose SHA-256 matches the manifest's record of it."""
+    path = period_dir / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{name} is missing", file=str(path), fix=_FIX) from None
+    recorded = {o.get("name"): o.get("sha256") for o in manifest.get("outputs", [])}
+    if name not in recorded:
+        raise InputError(f"{MANIFEST} does not list {name}", file=str(period_dir / MANIFEST), fix=_FIX)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded[name]:
+        raise InputError(
+            f"SHA-256 {actual} differs from the manifest's {recorded[name]}: the file changed after the run",
+            file=str(path),
+            fix=_FIX,
+        )
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+    missing = [c for c in columns if c not in (reader.fieldnames or ())]
+    if missing:
+        raise InputError(f"no column {missing[0]!r}", file=str(path), row=1, fix=_FIX)
+    return list(reader)
+
+
+def _rank_tiers(manifest: dict[str, Any], policy_dir: Path) -> tuple[RankTier, ...]:
+    """The rank tiers of the policy file whose SHA-256 the manifest records."""
+    pol = manifest.get("policy") or {}
+    want = pol.get("sha256")
+    source = str(pol.get("source") or "")
+    candidates: list[Path] = []
+    if source.endswith(".toml"):
+        candidates.append(Path(source))
+    candidates.append(policy_dir / f"{pol.get('name')}.toml")
+    candidates += sorted(policy_dir.glob("*.toml"))
+    for path in candidates:
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() == want:
+            policy = parse_policy(data, source=str(path))
+            return tuple(RankTier(t.first, t.last, t.usd, t.max_per_operator) for t in policy.rank_tiers)
+    raise InputError(
+        f"no policy file with SHA-256 {want} (policy {pol.get('name')} version {pol.get('version')}) "
+        f"in {policy_dir}",
+        fix="keep every policy version the runs used under policies/ (e.g. phase3-v1.toml)",
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if value is None or value == "" else int(str(value))
+
+
+def load_report_data(
+    period_dir: Path,
+    previous: PreviousMonth | None = None,
+    *,
+    rejected_shown: int = DEFAULT_REJECTED_SHOWN,
+    policy_dir: Path = POLICY_DIR,
+) -> ReportData:
+    """Everything the report shows, read from a period folder (strings -> Decimal / int, exactly)."""
+    manifest = _read_manifest(period_dir)
+    nodes = _read_csv(
+        period_dir,
+        NODE_REWARDS,
+        manifest,
+        ("node_address", "operator_address", "eligible", "reason", "rank", "rank_slot", "rank_reward_usd"),
+    )
+    operators = _read_csv(
+        period_dir,
+        OPERATOR_PAYOUTS,
+        manifest,
+        (
+            "operator_address",
+            "payout_address",
+            "eligible_nodes",
+            "base_usd",
+            "multi_node_bonus_usd",
+            "role_bonus_usd",
+            "bonus_cap_reduction_usd",
+            "rank_reward_usd",
+            "total_usd",
+        ),
+    )
+    transfers = _read_csv(
+        period_dir, TRANSFERS, manifest, ("batch", "payout_address", "total_usd", "amount_wei")
+    )
+    rejected = _read_csv(
+        period_dir, REJECTED_ROWS, manifest, ("source_row", "node_address", "column", "check", "value")
+    )
+
+    held: dict[str, int] = {}
+    for r in nodes:
+        if r["eligible"] != "true":
+            held[r["reason"]] = held.get(r["reason"], 0) + 1
+    held_by_reason = tuple((reason, held.get(reason, 0)) for reason in REASONS) + tuple(
+        sorted((r, c) for r, c in held.items() if r not in REASONS)
+    )
+
+    per_batch: dict[int, list[dict[str, str]]] = {}
+    for r in transfers:
+        per_batch.setdefault(int(r["batch"]), []).append(r)
+    signed = {int(b["batch"]): b for b in manifest.get("batches") or []}
+    batches = tuple(
+        BatchRow(
+            number=n,
+            transfers=len(rows),
+            total_usd=sum((Decimal(r["total_usd"]) for r in rows), Decimal(0)),
+            total_wei=sum(int(r["amount_wei"]) for r in rows),
+            safe_nonce=_int_or_none(signed.get(n, {}).get("safe_nonce")),
+            safe_tx_hash=signed.get(n, {}).get("safe_tx_hash") or None,
+        )
+        for n, rows in sorted(per_batch.items())
+    )
+
+    t = manifest["totals"]
+    chain = manifest.get("chain")
+    run = manifest.get("run")
+    token = manifest.get("token") or {}
+    return ReportData(
+        period=str(manifest["period"]),
+        policy_name=str(manifest["policy"]["name"]),
+        policy_version=str(manifest["policy"]["version"]),
+        policy_sha256=str(manifest["policy"]["sha256"]),
+        price_usd=Decimal(manifest["price"]["cor_usd"]),
+        price_source=str(manifest["price"]["source"]),
+        token_symbol=str(token.get("symbol", "COR")),
+        token_decimals=int(token.get("decimals", 18)),
+        totals=ReportTotals(
+            nodes=int(t["nodes"]),
+            eligible_nodes=int(t["eligible_nodes"]),
+            held_nodes=int(t["held_nodes"]),
+            operators=int(t["operators"]),
+            total_usd=Decimal(t["total_usd"]),
+            transfers=int(t["transfers"]),
+            total_wei=int(t["total_wei"]),
+            dust_wei=int(t["dust_wei"]),
+            rejected_rows=int(
+                t.get("rejected_rows", len({(r.get("source_file"), r["source_row"]) for r in rejected}))
+            ),
+            findings=len(rejected),
+        ),
+        held_by_reason=held_by_reason,
+        rejected_shown=tuple(
+            RejectedRow(
+                source_row=r["source_row"],
+                node_address=r["node_address"],
+                column=r["column"],
+                check=r["check"],
+                value=r["value"],
+                source_file=r.get("source_file") or "",
+            )
+            for r in rejected[:rejected_shown]
+        ),
+        operators=tuple(
+            OperatorRow(
+                operator_address=r["operator_address"],
+                payout_address=r["payout_address"],
+                eligible_nodes=int(r["eligible_nodes"]),
+                base_usd=Decimal(r["base_usd"]),
+                multi_node_bonus_usd=Decimal(r["multi_node_bonus_usd"]),
+                role_bonus_usd=Decimal(r["role_bonus_usd"]),
+                bonus_cap_reduction_usd=Decimal(r["bonus_cap_reduction_usd"]),
+                rank_reward_usd=Decimal(r["rank_reward_usd"]),
+                total_usd=Decimal(r["total_usd"]),
+            )
+            for r in operators
+        ),
+        rank_tiers=_rank_tiers(manifest, policy_dir),
+        rank_slots=tuple(
+            sorted(
+                (
+                    FilledSlot(
+                        slot=int(r["rank_slot"]),
+                        rank=int(r["rank"]),
+                        node_address=r["node_address"],
+                        operator_address=r["operator_address"],
+                        reward_usd=Decimal(r["rank_reward_usd"]),
+                    )
+                    for r in nodes
+                    if r["rank_slot"]
+                ),
+                key=lambda f: f.slot,
+            )
+        ),
+        batches=batches,
+        chain=None
+        if not chain
+        else ChainInfo(
+            network=str(chain.get("network")),
+            chain_id=int(chain["chain_id"]),
+            safe=str(chain["safe"]),
+            token=chain.get("token"),
+        ),
+        run=None
+        if not run
+        else RunInfo(
+            seq=int(run.get("seq", 1)),
+            kind=str(run.get("kind", "full")),
+            paid_before_wei=_int_or_none(run.get("paid_before_wei")),
+            owed_wei=_int_or_none(run.get("owed_wei")),
+            pays_wei=_int_or_none(run.get("pays_wei")),
+        ),
+        previous=previous,
+        tool_version=str((manifest.get("tool") or {}).get("version", "")),
+    )
+
+
+def previous_from_folder(period_dir: Path) -> PreviousMonth | None:
+    """The previous month's totals from the sibling folder `<out>/<previous period>/manifest.json`, if any."""
+    manifest = _read_manifest(period_dir)
+    prev = str(Period.parse(str(manifest["period"])).previous())
+    path = period_dir.parent / prev / MANIFEST
+    if not path.is_file():
+        return None
+    t = _read_manifest(path.parent)["totals"]
+    return PreviousMonth(
+        period=prev,
+        total_usd=Decimal(t["total_usd"]),
+        total_wei=int(t["total_wei"]),
+        eligible_nodes=int(t["eligible_nodes"]),
+        operators=int(t["operators"]),
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: never a half-written report."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:  # default permissions (umask), like the run's outputs
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_report(period_dir: Path, previous: PreviousMonth | None = None) -> tuple[Path, Path]:
+    """Write `report.html` and `report.md` into `period_dir` (deterministic bytes); return their paths."""
+    period_dir = Path(period_dir)
+    html_bytes, md_bytes = build_report(load_report_data(period_dir, previous))
+    html_path, md_path = period_dir / REPORT_HTML, period_dir / REPORT_MD
+    _write_atomic(html_path, html_bytes)
+    _write_atomic(md_path, md_bytes)
+    return html_path, md_path
