@@ -81,11 +81,22 @@ def _render(
     )
 
 
-def _run_info(plan: Plan) -> pipeline.RunInfo:
+def other_periods_wei(ledger: Ledger, period: str) -> int:
+    """Everything the ledger records as emitted for periods other than `period` (all runs)."""
+    periods = {r.period for r in ledger.runs()} - {period}
+    return sum(sum(ledger.paid_by_address(p).values()) for p in periods)
+
+
+def _run_info(plan: Plan, other: int) -> pipeline.RunInfo:
     if plan.kind == "full":
-        return pipeline.RunInfo()
+        return pipeline.RunInfo(other_periods_wei=other)
     return pipeline.RunInfo(
-        seq=plan.seq, kind="topup", pay=plan.pay, paid_before=plan.paid_before, owed=plan.owed
+        seq=plan.seq,
+        kind="topup",
+        pay=plan.pay,
+        paid_before=plan.paid_before,
+        owed=plan.owed,
+        other_periods_wei=other,
     )
 
 
@@ -110,8 +121,8 @@ def emit_period(
             period, key, owed, supersede=req.supersede, decimals=decimals, symbol=params.policy.token_symbol
         )
     except AlreadyEmitted as already:
-        return _already(req, params, prep, result, sources, already)
-    outputs = _render(req, params, prep, result, sources, _run_info(plan))
+        return _already(req, params, prep, result, sources, already, ledger)
+    outputs = _render(req, params, prep, result, sources, _run_info(plan, other_periods_wei(ledger, period)))
     files = outputs.files
     hashes = {name: sha256_hex(data) for name, data in files.items()}
     transfers = _transfer_records(files, hashes, plan, params.policy.max_transfers_per_batch)
@@ -174,6 +185,7 @@ def _already(
     result: Result,
     sources: tuple[Source, ...],
     already: AlreadyEmitted,
+    ledger: Ledger,
 ) -> Emission:
     """Identical inputs: nothing new. Restore the folder if a crash left the run recorded but unseen."""
     run = already.run
@@ -187,7 +199,8 @@ def _already(
             f"({', '.join(bad[:5])})",
             fix="restore the folder from backup; a top-up run cannot be rebuilt from the inputs alone",
         )
-    outputs = _render(req, params, prep, result, sources, pipeline.RunInfo())
+    other = other_periods_wei(ledger, str(params.period))
+    outputs = _render(req, params, prep, result, sources, pipeline.RunInfo(other_periods_wei=other))
     rebuilt = {name: sha256_hex(data) for name, data in outputs.files.items()}
     if rebuilt != dict(run.outputs):
         raise InputError(

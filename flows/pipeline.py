@@ -22,6 +22,7 @@ from flows.sources import Source, fetch, read_table
 from payouts import render
 from payouts.addresses import check_address_series
 from payouts.batches import MAX_BATCH_SIZE, ChainConfig, batch_manifest, build_batches, signing_markdown
+from payouts.budget import check_emission
 from payouts.deltas import assign_batches, render_overpaid_csv
 from payouts.engine import Inputs, Result, compute
 from payouts.errors import Finding, InputError
@@ -112,6 +113,7 @@ class RunInfo:
     pay: Mapping[str, int] = field(default_factory=dict)  # top-up: what this run pays
     paid_before: Mapping[str, int] = field(default_factory=dict)  # top-up: emitted before it
     owed: Mapping[str, int] = field(default_factory=dict)  # top-up: what the period now owes
+    other_periods_wei: int = 0  # everything the ledger records as emitted for other periods
 
     def as_manifest(self) -> dict[str, object]:
         out: dict[str, object] = {"seq": self.seq, "kind": self.kind}
@@ -327,6 +329,12 @@ def render_outputs(
         InputRecord(s.role, s.name, s.sha256, rows.get(s.role if s.role != "history" else s.name, 0))
         for s in sources
     ]
+    emission = check_emission(
+        inp.policy,
+        run_wei=sum(int(w) for w in result.transfers["amount_wei"]),
+        period_before_wei=sum(run.paid_before.values()) if run.kind == "topup" else 0,
+        other_periods_wei=run.other_periods_wei,
+    )
     if run.kind == "topup":
         files[OVERPAID] = render_overpaid_csv(str(period), run.paid_before, run.owed, decimals)
     extra: dict[str, object] = {
@@ -334,6 +342,7 @@ def render_outputs(
         "batches": [],
         "batch_size": inp.policy.max_transfers_per_batch,
         "run": run.as_manifest(),
+        "emission": emission.as_manifest(decimals),
     }
     if chain is not None and len(result.transfers) > 0:
         batch_files, infos = build_batches(
@@ -434,7 +443,7 @@ def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
     return emission.folder, result, prep
 
 
-def recompute(req: RunRequest, prior: Mapping[str, str]) -> Outputs:
+def recompute(req: RunRequest, prior: Mapping[str, str], other_periods_wei: int = 0) -> Outputs:
     """Recompute a full run's files without a ledger, given its recorded prior eligibility (verify)."""
     params = parse_request(req)
     metrics, operators, history = load_sources(req)
@@ -447,4 +456,5 @@ def recompute(req: RunRequest, prior: Mapping[str, str]) -> Outputs:
         price_source=req.price_source,
         sources=(metrics, operators, *history),
         chain=params.chain,
+        run=RunInfo(other_periods_wei=other_periods_wei),
     )

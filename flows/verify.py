@@ -209,7 +209,8 @@ def verify_period(folder: Path, inputs_dir: Path | None = None) -> list[Differen
             fix="verify the period's first run folder; top-up amounts are checked by the ledger",
         )
     prior = _prior(folder)
-    expected = pipeline.recompute(req, prior).files
+    other = int((manifest.get("emission") or {}).get("other_periods_wei") or 0)
+    expected = pipeline.recompute(req, prior, other).files
     found = {
         p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }

@@ -70,6 +70,8 @@ class Policy:
     role_rates: tuple[tuple[str, Decimal], ...]
     rank_tiers: tuple[RankTier, ...]
     max_transfers_per_batch: int
+    emission_allocation_wei: int | None = None  # miner-incentive allocation (COR, in base units)
+    emission_monthly_cap_wei: int | None = None  # most one period may emit
 
     @property
     def roles(self) -> frozenset[str]:
@@ -111,7 +113,9 @@ _SCHEMA: dict[str, Any] = {
     },
     "rank_tiers": [{"first": int, "last": int, "usd": "dec", "max_per_operator": int}],
     "batches": {"max_transfers": int},
+    "emission": {"allocation_cor": "dec", "monthly_cap_cor": "dec?"},
 }
+_OPTIONAL_TABLES = frozenset({"emission"})
 
 
 def _fail(source: str, key: str, problem: str) -> InputError:
@@ -137,7 +141,7 @@ def _check_shape(source: str, data: Mapping[str, Any], schema: Mapping[str, Any]
     for key, kind in schema.items():
         path = prefix + key
         if key not in data:
-            if kind == "dec?":
+            if kind == "dec?" or (prefix == "" and key in _OPTIONAL_TABLES):
                 continue
             raise _fail(source, path, "is missing")
         value = data[key]
@@ -217,9 +221,23 @@ def parse_policy(raw: bytes, source: str = "<policy>") -> Policy:
         role_rates=tuple(sorted((r, d(f"amounts.roles.{r}", v)) for r, v in amounts["roles"].items())),
         rank_tiers=tiers,
         max_transfers_per_batch=data["batches"]["max_transfers"],
+        emission_allocation_wei=_cor_to_wei(source, data, "allocation_cor"),
+        emission_monthly_cap_wei=_cor_to_wei(source, data, "monthly_cap_cor"),
     )
     _check_ranges(policy, source)
     return policy
+
+
+def _cor_to_wei(source: str, data: Mapping[str, Any], key: str) -> int | None:
+    emission = data.get("emission")
+    if not emission or key not in emission:
+        return None
+    amount = _dec(source, f"emission.{key}", emission[key]) * (10 ** data["token"]["decimals"])
+    if amount != amount.to_integral_value() or amount <= 0:
+        raise _fail(
+            source, f"emission.{key}", "must be a positive COR amount with at most token.decimals places"
+        )
+    return int(amount)
 
 
 def _check_ranges(p: Policy, source: str) -> None:
