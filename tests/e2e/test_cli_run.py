@@ -44,7 +44,9 @@ def test_example_month_runs_with_no_arguments(tmp_path: Path, monkeypatch, capsy
     res = run_cli(capsys, "run")
     assert res.code == 0, res.err
     out = tmp_path / "output" / "2026-10"
-    assert sorted(p.name for p in out.iterdir()) == sorted(["batches", "prior_eligibility.csv", *CORE_FILES])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["batches", "prior_eligibility.csv", "report.html", "report.md", *CORE_FILES]
+    )
     assert "running the bundled example month 2026-10" in res.out
     assert "held over_node_cap" in res.out and "total USD" in res.out and "dust" in res.out
 
@@ -234,7 +236,7 @@ def test_prefect_artifacts_and_report_are_published(tmp_path: Path, monkeypatch,
     keys = ["payout-2026-10-operators", "payout-2026-10-summary", "payout-2026-10-folder"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
-    latest = {a.key: a for a in found}
+    latest = {a.key: a for a in sorted(found, key=lambda a: a.created)}  # this run's: the newest
     assert set(latest) == set(keys)
     table = latest["payout-2026-10-operators"].data
     table = json.loads(table) if isinstance(table, str) else table
