@@ -258,6 +258,13 @@ def prepare(
     parsed_metrics = parse_metrics(read_table(metrics), metrics.name, period)
     parsed_registry = parse_registry(read_table(operators), operators.name, policy.roles)
     history_nodes, hist_rows = read_history(history)
+    late = sorted(p for p in history_nodes if p >= str(period))
+    if late:
+        raise InputError(
+            f"--history covers period(s) {late}, not before the period {period} being paid",
+            column="--history",
+            fix="pass node_rewards.csv files of earlier months only",
+        )
     seen = set(parsed_metrics.rows["node_address"]) | set(parsed_metrics.held["node_address"].dropna())
     prior = {
         n: p for n, p in prior_eligibility(period, first_eligible or {}, history_nodes).items() if n in seen
