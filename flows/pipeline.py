@@ -70,6 +70,7 @@ class RunRequest:
     batch_size: int | None = None  # overrides the policy's batches.max_transfers
     ledger: Path | None = None  # default: <out>/ledger.sqlite
     supersede: bool = False
+    policy_label: str | None = None  # verify: the recorded label when the file is found by its hash
 
     @property
     def ledger_path(self) -> Path:
@@ -185,6 +186,7 @@ def parse_request(req: RunRequest) -> Params:
     period = Period.parse(req.period)
     price = parse_price(req.price)
     policy, label = load_policy(req.policy)
+    label = req.policy_label or label
     if req.batch_size is not None:
         if not 1 <= req.batch_size <= MAX_BATCH_SIZE:
             raise InputError(

@@ -152,6 +152,13 @@ def reconcile_period(
             column="--period",
             fix="run `payouts history` to see the recorded periods, or pass --ledger",
         )
+    if run.safe_address and not run.token_address and not token:
+        raise InputError(
+            f"period {period} was paid in the chain's native currency: reconcile reads ERC-20 Transfer "
+            "events, and native transfers leave no logs",
+            column="--period",
+            fix="reconcile native periods from balances or an indexer (not automated yet; docs/networks.md)",
+        )
     token = token or run.token_address
     safe = safe or run.safe_address
     if not token or not safe:

@@ -8,6 +8,12 @@ old version such as phase3-v1.toml is found too).
 
     write_report(Path("output/2026-10"))                      # -> (report.html, report.md)
     write_report(folder, previous_from_folder(folder))        # with the change vs last month
+
+The Emission section comes from the manifest's `emission` block. Its cumulative curve also reads
+the sibling run folders of the same `<out>` (`YYYY-MM` or `YYYY-MM-rN` with a manifest.json):
+for every earlier period the folder with the highest run number (its latest run), plus this
+period from this folder. Only those manifests are read (not their CSVs); a sibling whose
+manifest cannot be used is left out of the curve and named under it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,8 +44,10 @@ from payouts.report import (
     DEFAULT_REJECTED_SHOWN,
     BatchRow,
     ChainInfo,
+    EmissionInfo,
     FilledSlot,
     OperatorRow,
+    PeriodEmission,
     PreviousMonth,
     RankTier,
     RejectedRow,
@@ -46,9 +55,16 @@ from payouts.report import (
     ReportTotals,
     RunInfo,
     build_report,
+    units_to_int,
 )
 
-__all__ = ["PreviousMonth", "load_report_data", "previous_from_folder", "write_report"]
+__all__ = [
+    "PreviousMonth",
+    "emission_history",
+    "load_report_data",
+    "previous_from_folder",
+    "write_report",
+]
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
@@ -125,6 +141,110 @@ def _int_or_none(value: object) -> int | None:
     return None if value is None or value == "" else int(str(value))
 
 
+#: A run folder: `YYYY-MM` (run 1) or `YYYY-MM-rN` (run N of the period, a top-up).
+RUN_FOLDER = re.compile(r"(\d{4}-\d{2})(?:-r([1-9]\d*))?")
+
+
+def _decimals(manifest: dict[str, Any]) -> int:
+    return int((manifest.get("token") or {}).get("decimals", 18))
+
+
+def _emission_info(manifest: dict[str, Any], path: Path) -> EmissionInfo | None:
+    """The manifest's `emission` block (None when the run predates it); amounts checked to be exact."""
+    e = manifest.get("emission")
+    if e is None:
+        return None
+    decimals = _decimals(manifest)
+
+    def amount(key: str, optional: bool = False) -> str | None:
+        value = e.get(key) if isinstance(e, dict) else None
+        if value is None and optional:
+            return None
+        try:
+            units_to_int(str(value), decimals)
+        except ValueError:
+            raise InputError(
+                f"emission.{key} is {value!r}, not an exact COR amount", file=str(path), fix=_FIX
+            ) from None
+        return str(value)
+
+    try:
+        other = int(str(e.get("other_periods_wei")) if isinstance(e, dict) else "")
+    except ValueError:
+        raise InputError(
+            "emission.other_periods_wei is not a wei integer", file=str(path), fix=_FIX
+        ) from None
+    return EmissionInfo(
+        this_run_cor=str(amount("this_run_cor")),
+        period_total_cor=str(amount("period_total_cor")),
+        other_periods_wei=other,
+        cumulative_cor=str(amount("cumulative_cor")),
+        allocation_cor=amount("allocation_cor", optional=True),
+        monthly_cap_cor=amount("monthly_cap_cor", optional=True),
+        remaining_cor=amount("remaining_cor", optional=True),
+    )
+
+
+def _run_folders(out: Path) -> dict[str, tuple[int, Path]]:
+    """period -> (highest run number, its folder) over the run folders with a manifest in `out`."""
+    latest: dict[str, tuple[int, Path]] = {}
+    for child in sorted(out.iterdir()) if out.is_dir() else ():
+        m = RUN_FOLDER.fullmatch(child.name)
+        if m is None or not (child / MANIFEST).is_file():
+            continue
+        try:
+            period = str(Period.parse(m.group(1)))
+        except InputError:  # e.g. 2026-13: not a period folder
+            continue
+        seq = int(m.group(2) or 1)
+        if period not in latest or seq > latest[period][0]:
+            latest[period] = (seq, child)
+    return latest
+
+
+def _period_total_wei(manifest: dict[str, Any]) -> int:
+    """What a run's period has emitted in all: `emission.period_total_cor`, or for a manifest
+    written before the emission block, paid-before + pays (top-up) or the run's total (full run)."""
+    e = manifest.get("emission")
+    if isinstance(e, dict) and e.get("period_total_cor") is not None:
+        return units_to_int(str(e["period_total_cor"]), _decimals(manifest))
+    run = manifest.get("run") or {}
+    if run.get("kind") == "topup":
+        return int(str(run["paid_before_wei"])) + int(str(run["pays_wei"]))
+    return int(str(manifest["totals"]["total_wei"]))
+
+
+def emission_history(period_dir: Path) -> tuple[tuple[PeriodEmission, ...], tuple[str, ...]]:
+    """Earlier periods' emission from the sibling run folders, and the folders left out (with why).
+
+    Per earlier period, the folder with the highest run number counts (the period's latest run).
+    """
+    period_dir = Path(period_dir)
+    manifest = _read_manifest(period_dir)
+    period, decimals = str(manifest["period"]), _decimals(manifest)
+    found: list[PeriodEmission] = []
+    ignored: list[str] = []
+    for p, (seq, folder) in sorted(_run_folders(period_dir.parent).items()):
+        if p >= period:
+            continue
+        try:
+            other = _read_manifest(folder)
+            if str(other.get("period")) != p:
+                raise ValueError(f"its manifest is for period {other.get('period')}")
+            run_seq = int((other.get("run") or {}).get("seq", 1))
+            if run_seq != seq:
+                raise ValueError(f"its manifest is run {run_seq}")
+            if _decimals(other) != decimals:
+                raise ValueError(f"its token has {_decimals(other)} decimals, this run's {decimals}")
+            found.append(PeriodEmission(p, folder.name, _period_total_wei(other)))
+        except InputError as exc:
+            ignored.append(f"{folder.name} ({exc.message})")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else f"its manifest has no usable {exc}"
+            ignored.append(f"{folder.name} ({reason})")
+    return tuple(found), tuple(ignored)
+
+
 def load_report_data(
     period_dir: Path,
     previous: PreviousMonth | None = None,
@@ -187,6 +307,7 @@ def load_report_data(
         for n, rows in sorted(per_batch.items())
     )
 
+    history, ignored = emission_history(period_dir)
     t = manifest["totals"]
     chain = manifest.get("chain")
     run = manifest.get("run")
@@ -277,17 +398,22 @@ def load_report_data(
         ),
         previous=previous,
         tool_version=str((manifest.get("tool") or {}).get("version", "")),
+        emission=_emission_info(manifest, period_dir / MANIFEST),
+        emission_history=history,
+        emission_ignored=ignored,
     )
 
 
 def previous_from_folder(period_dir: Path) -> PreviousMonth | None:
-    """The previous month's totals from the sibling folder `<out>/<previous period>/manifest.json`, if any."""
+    """The previous month's totals from its latest run folder next to this one
+    (`<out>/<previous period>` or, after a top-up, `<out>/<previous period>-rN`), if any."""
+    period_dir = Path(period_dir)
     manifest = _read_manifest(period_dir)
     prev = str(Period.parse(str(manifest["period"])).previous())
-    path = period_dir.parent / prev / MANIFEST
-    if not path.is_file():
+    latest = _run_folders(period_dir.parent).get(prev)
+    if latest is None:
         return None
-    t = _read_manifest(path.parent)["totals"]
+    t = _read_manifest(latest[1])["totals"]
     return PreviousMonth(
         period=prev,
         total_usd=Decimal(t["total_usd"]),

@@ -50,15 +50,26 @@ def _base_dir(names: list[str], base_dirs: list[Path]) -> Path | None:
     return None
 
 
-def _check_policy(recorded: dict[str, Any]) -> str:
-    """The recorded policy source, after checking its file still has the recorded SHA-256."""
-    path, _ = pipeline.resolve_policy(recorded["source"])
-    if sha256_hex(path.read_bytes()) != recorded["sha256"]:
-        raise InputsChanged(
-            f"policy {recorded['source']} ({path}) no longer has the recorded SHA-256 {recorded['sha256']}",
-            fix="restore the policy file the period was computed with (keep old versions side by side)",
-        )
-    return str(recorded["source"])
+def _find_policy(recorded: dict[str, Any]) -> str:
+    """The policy file with the recorded SHA-256: the recorded source, else any file under policies/.
+
+    Old months keep their rules: when phase3.toml has moved on to a new version, the old version
+    kept beside it (e.g. phase3-v1.toml) is found by its hash.
+    """
+    candidates: list[Path] = []
+    try:
+        candidates.append(pipeline.resolve_policy(recorded["source"])[0])
+    except InputError:
+        pass
+    candidates += sorted(pipeline.POLICY_DIR.glob("*.toml"))
+    for path in candidates:
+        if sha256_hex(path.read_bytes()) == recorded["sha256"]:
+            return str(path)
+    raise InputsChanged(
+        f"no policy file has the recorded SHA-256 {recorded['sha256']} "
+        f"({recorded['name']} v{recorded['version']}, recorded as {recorded['source']!r})",
+        fix="restore the policy file the period was computed with (keep old versions side by side)",
+    )
 
 
 def request_from_manifest(manifest: dict[str, Any], base_dirs: list[Path]) -> pipeline.RunRequest:
@@ -100,7 +111,8 @@ def request_from_manifest(manifest: dict[str, Any], base_dirs: list[Path]) -> pi
         operators=by_role["operators"],
         price=manifest["price"]["cor_usd"],
         price_source=manifest["price"]["source"],
-        policy=_check_policy(manifest["policy"]),
+        policy=_find_policy(manifest["policy"]),
+        policy_label=manifest["policy"]["source"],
         history=tuple(i["name"] for i in manifest["inputs"] if i["role"] == "history"),
         base_dir=base,
         chain=chain_opts,

@@ -125,6 +125,31 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class EmissionInfo:
+    """The manifest's `emission` block: COR amounts exactly as the manifest states them.
+
+    None for `allocation_cor` / `monthly_cap_cor` / `remaining_cor`: the policy has no such limit.
+    """
+
+    this_run_cor: str
+    period_total_cor: str
+    other_periods_wei: int
+    cumulative_cor: str
+    allocation_cor: str | None = None
+    monthly_cap_cor: str | None = None
+    remaining_cor: str | None = None
+
+
+@dataclass(frozen=True)
+class PeriodEmission:
+    """What one period has emitted, per its latest run folder (`YYYY-MM` or `YYYY-MM-rN`)."""
+
+    period: str
+    folder: str
+    total_wei: int
+
+
+@dataclass(frozen=True)
 class PreviousMonth:
     """The previous month's totals, for the change column (from the ledger or its manifest)."""
 
@@ -157,6 +182,11 @@ class ReportData:
     previous: PreviousMonth | None = None
     tool_version: str = ""
     top_n: int = DEFAULT_TOP_N
+    emission: EmissionInfo | None = None  # None: the manifest predates the emission block
+    #: Earlier periods' latest runs, found next to this folder (the curve adds this period).
+    emission_history: tuple[PeriodEmission, ...] = ()
+    #: Sibling folders left out of the curve, each with the reason (shown under it).
+    emission_ignored: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------------------ derived tables
@@ -288,6 +318,62 @@ def consistency_checks(d: ReportData) -> tuple[Check, ...]:
     return tuple(checks)
 
 
+def units_to_int(text: str, decimals: int) -> int:
+    """An exact token amount ('554088.372…') as base units; ValueError if negative or too precise."""
+    with decimal.localcontext(exact()):
+        try:
+            value = Decimal(text)
+            scaled = value.scaleb(decimals)
+        except (decimal.InvalidOperation, decimal.Inexact):
+            raise ValueError(f"not an exact token amount: {text!r}") from None
+        if not scaled.is_finite() or scaled < 0 or scaled != scaled.to_integral_value():
+            raise ValueError(f"not an exact token amount with {decimals} decimals: {text!r}")
+        return int(scaled)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """A point of the cumulative emission curve: the period's total and everything up to it."""
+
+    period: str
+    folder: str
+    total_wei: int
+    cumulative_wei: int
+
+
+def this_period_emission(d: ReportData) -> PeriodEmission:
+    """This run's period total: the manifest's `emission.period_total_cor`; for a manifest without
+    the block, the top-up's paid-before + pays, or the full run's total."""
+    folder = d.period if d.run is None or d.run.seq == 1 else f"{d.period}-r{d.run.seq}"
+    if d.emission is not None:
+        total = units_to_int(d.emission.period_total_cor, d.token_decimals)
+    elif d.run is not None and d.run.kind == "topup" and d.run.pays_wei is not None:
+        total = (d.run.paid_before_wei or 0) + d.run.pays_wei
+    else:
+        total = d.totals.total_wei
+    return PeriodEmission(d.period, folder, total)
+
+
+def emission_curve(periods: Iterable[PeriodEmission]) -> tuple[CurvePoint, ...]:
+    """Cumulative emission by period (in period order): each period's total and the running sum."""
+    ordered = sorted(periods, key=lambda p: p.period)
+    seen = [p.period for p in ordered]
+    if len(set(seen)) != len(seen):
+        raise ValueError(f"a period appears twice: {seen}")
+    out: list[CurvePoint] = []
+    running = 0
+    for p in ordered:
+        running += p.total_wei
+        out.append(CurvePoint(p.period, p.folder, p.total_wei, running))
+    return tuple(out)
+
+
+def report_curve(d: ReportData) -> tuple[CurvePoint, ...]:
+    """The report's curve: the earlier periods found next to this folder, then this period."""
+    earlier = [p for p in d.emission_history if p.period < d.period]
+    return emission_curve([*earlier, this_period_emission(d)])
+
+
 # ------------------------------------------------------------------------------------- helpers
 
 
@@ -336,6 +422,18 @@ def percent_change(current: Decimal, previous: Decimal) -> str:
     if q == 0:
         return "0.0%"
     return f"{'+' if q > 0 else ''}{q}%"
+
+
+def allocation_share(part_wei: int, whole_wei: int) -> str:
+    """part / whole as a percentage rounded half-even to 0.01 (display only); '<0.01%' above zero."""
+    if whole_wei <= 0:
+        return "n/a"
+    ctx = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN)
+    pct = ctx.divide(ctx.multiply(Decimal(part_wei), Decimal(100)), Decimal(whole_wei))
+    q = pct.quantize(Decimal("0.01"), context=ctx)
+    if q == 0 and part_wei > 0:
+        return "<0.01%"
+    return f"{q}%"
 
 
 def _f(x: float) -> str:
@@ -475,6 +573,115 @@ def held_svg(held: Sequence[tuple[str, int]]) -> str:
         f'<line class="axis" x1="{x0}" y1="{mt}" x2="{x0}" y2="{y0}" stroke="{_AXIS}"/>',
         f'<line class="axis" x1="{x0}" y1="{y0}" x2="{x0 + pw}" y2="{y0}" stroke="{_AXIS}"/>',
         f'<text class="axis-title" x="{x0 + pw / 2:.1f}" y="{h - 8}" text-anchor="middle">Nodes held</text>',
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
+CURVE_COLOR = "#6a3d9a"
+ALLOCATION_COLOR = "#b07a00"
+
+#: Geometry of the cumulative emission chart (the unit tests check points against it).
+CURVE_W, CURVE_H = 760, 320
+CURVE_ML, CURVE_MR, CURVE_MT, CURVE_MB = 110, 24, 28, 56
+
+
+def _nice_wei_step(top: int, decimals: int, max_ticks: int = 5) -> int:
+    """The smallest of 1, 2, 5 x 10^k base units (k >= 0) with at most `max_ticks` steps to `top`,
+    and at least one whole-number token unit step when `top` is above one token (integer tick labels)."""
+    k = decimals if top >= 10**decimals else 0
+    while True:
+        for m in (1, 2, 5):
+            step = m * 10**k
+            if -(-max(top, 1) // step) <= max_ticks:
+                return step
+        k += 1
+
+
+def curve_geometry(
+    points: Sequence[CurvePoint], allocation_wei: int | None, decimals: int
+) -> tuple[int, int, list[tuple[float, float]]]:
+    """(y-axis top in base units, tick step in base units, (x, y) of each point) - display only."""
+    top = max([p.cumulative_wei for p in points] + [allocation_wei or 0])
+    step = _nice_wei_step(top, decimals)
+    ymax = max(-(-top // step), 1) * step
+    pw, ph = CURVE_W - CURVE_ML - CURVE_MR, CURVE_H - CURVE_MT - CURVE_MB
+    band = pw / max(len(points), 1)
+    y0 = CURVE_MT + ph
+    xy = [(CURVE_ML + band * (i + 0.5), y0 - ph * (p.cumulative_wei / ymax)) for i, p in enumerate(points)]
+    return ymax, step, xy
+
+
+def emission_curve_svg(
+    points: Sequence[CurvePoint], *, allocation_wei: int | None, decimals: int, symbol: str
+) -> str:
+    """A line of cumulative emission by period (a marker per period), the allocation as a dashed line."""
+    w, h = CURVE_W, CURVE_H
+    ml, mt = CURVE_ML, CURVE_MT
+    pw, ph = w - ml - CURVE_MR, h - mt - CURVE_MB
+    x0, y0 = ml, mt + ph
+    ymax, step, xy = curve_geometry(points, allocation_wei, decimals)
+    last = points[-1]
+    desc = "; ".join(
+        f"{p.period}: {format_units(p.cumulative_wei, decimals)} {symbol} "
+        f"(period {format_units(p.total_wei, decimals)})"
+        for p in points
+    )
+    alloc_desc = (
+        f" Allocation: {format_units(allocation_wei, decimals)} {symbol}."
+        if allocation_wei is not None
+        else " No allocation configured."
+    )
+    parts = [
+        f'<svg class="chart" id="emission-curve" role="img" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+        'aria-labelledby="emission-curve-title emission-curve-desc">',
+        '<title id="emission-curve-title">Cumulative emission: '
+        f"{_e(format_units(last.cumulative_wei, decimals))} {_e(symbol)} after {_e(last.period)}</title>",
+        f'<desc id="emission-curve-desc">Cumulative {_e(symbol)} emitted by period, each period counted '
+        f"by its latest run. {_e(desc)}.{_e(alloc_desc)}</desc>",
+    ]
+    for v in range(0, ymax + 1, step):
+        y = y0 - ph * (v / ymax)
+        parts.append(
+            f'<line class="grid" x1="{x0}" y1="{_f(y)}" x2="{x0 + pw}" y2="{_f(y)}" stroke="{_GRID}"/>'
+            f'<text class="tick" x="{x0 - 8}" y="{_f(y + 4)}" text-anchor="end">'
+            f"{_e(format_units(v, decimals))}</text>"
+        )
+    if allocation_wei is not None:
+        ya = y0 - ph * (allocation_wei / ymax)
+        parts.append(
+            f'<line class="allocation" data-allocation-wei="{allocation_wei}" x1="{x0}" y1="{_f(ya)}" '
+            f'x2="{x0 + pw}" y2="{_f(ya)}" stroke="{ALLOCATION_COLOR}" stroke-width="2" '
+            f'stroke-dasharray="8 5"><title>allocation {_e(format_units(allocation_wei, decimals))} '
+            f"{_e(symbol)}</title></line>"
+            f'<text class="label" x="{x0 + pw}" y="{_f(ya - 6)}" text-anchor="end" fill="{ALLOCATION_COLOR}">'
+            f"allocation {_e(format_units(allocation_wei, decimals))} {_e(symbol)}</text>"
+        )
+    parts.append(
+        f'<polyline class="curve" points="{" ".join(f"{_f(x)},{_f(y)}" for x, y in xy)}" fill="none" '
+        f'stroke="{CURVE_COLOR}" stroke-width="3" stroke-linejoin="round"/>'
+    )
+    every = max(1, math.ceil(len(points) * 60 / pw))  # at most one period label per 60 px
+    for i, (p, (x, y)) in enumerate(zip(points, xy, strict=True)):
+        parts.append(
+            f'<circle class="point" data-period="{_e(p.period)}" data-cumulative-wei="{p.cumulative_wei}" '
+            f'cx="{_f(x)}" cy="{_f(y)}" r="5" fill="{CURVE_COLOR}"><title>{_e(p.period)}: cumulative '
+            f"{_e(format_units(p.cumulative_wei, decimals))} {_e(symbol)}, period "
+            f"{_e(format_units(p.total_wei, decimals))} {_e(symbol)} ({_e(p.folder)})</title></circle>"
+        )
+        last_i = len(points) - 1
+        if i == last_i or (i % every == 0 and last_i - i >= every):  # this period always labelled
+            parts.append(
+                f'<line x1="{_f(x)}" y1="{y0}" x2="{_f(x)}" y2="{y0 + 5}" stroke="{_AXIS}"/>'
+                f'<text class="tick period" x="{_f(x)}" y="{y0 + 19}" text-anchor="middle">'
+                f"{_e(p.period)}</text>"
+            )
+    parts += [
+        f'<line class="axis" x1="{x0}" y1="{y0}" x2="{x0 + pw}" y2="{y0}" stroke="{_AXIS}"/>',
+        f'<line class="axis" x1="{x0}" y1="{mt}" x2="{x0}" y2="{y0}" stroke="{_AXIS}"/>',
+        f'<text class="axis-title" x="{x0 + pw / 2:.1f}" y="{h - 14}" text-anchor="middle">Period</text>',
+        f'<text class="axis-title" transform="translate(16 {_f(mt + ph / 2)}) rotate(-90)" '
+        f'text-anchor="middle">Cumulative {_e(symbol)} emitted</text>',
         "</svg>",
     ]
     return "".join(parts)
@@ -668,6 +875,71 @@ def _max_label(t: RankTier) -> str:
     return "unlimited" if t.max_per_operator == 0 else str(t.max_per_operator)
 
 
+NOT_CONFIGURED = "not configured"
+
+
+def _emission_rows(d: ReportData) -> list[tuple[str, str, str]]:
+    """(label, COR amount or 'not configured', explanation) of the Emission section."""
+    e, dec, sym = d.emission, d.token_decimals, d.token_symbol
+    assert e is not None
+    topup = d.run is not None and d.run.kind == "topup"
+    share = ""
+    if e.allocation_cor is not None:
+        pct = allocation_share(units_to_int(e.cumulative_cor, dec), units_to_int(e.allocation_cor, dec))
+        share = f" ({pct} of the allocation)"
+    rows = [
+        ("This run", e.this_run_cor, "the top-up's transfers" if topup else "every transfer of this run"),
+        (f"Period total ({d.period})", e.period_total_cor, "all runs of the period, this one included"),
+        ("Other periods", format_units(e.other_periods_wei, dec), "all runs of other periods in the ledger"),
+        ("Cumulative", e.cumulative_cor, f"all {sym} emitted so far, this run included{share}"),
+        (
+            "Allocation",
+            e.allocation_cor or NOT_CONFIGURED,
+            "the miner-incentive allocation (policy [emission] allocation_cor)",
+        ),
+        (
+            "Remaining of the allocation",
+            e.remaining_cor or NOT_CONFIGURED,
+            "allocation − cumulative" if e.remaining_cor else "no allocation in the policy",
+        ),
+        (
+            "Monthly cap",
+            e.monthly_cap_cor or NOT_CONFIGURED,
+            "the most one period may emit (policy [emission] monthly_cap_cor)",
+        ),
+    ]
+    if e.monthly_cap_cor is not None:
+        left = units_to_int(e.monthly_cap_cor, dec) - units_to_int(e.period_total_cor, dec)
+        rows.append(
+            (
+                "Left under the monthly cap",
+                format_units(max(left, 0), dec),
+                f"monthly cap − period total ({d.period})",
+            )
+        )
+    return rows
+
+
+def _curve_notes(d: ReportData, points: Sequence[CurvePoint]) -> list[str]:
+    """Plain-text notes under the curve: folders left out, and a cumulative that differs from the ledger's."""
+    notes = []
+    e, dec, sym = d.emission, d.token_decimals, d.token_symbol
+    if e is not None and points:
+        folders = points[-1].cumulative_wei
+        ledger = units_to_int(e.cumulative_cor, dec)
+        if folders != ledger:
+            notes.append(
+                f"The period folders add up to {format_units(folders, dec)} {sym} up to {d.period}, but "
+                f"this run's manifest states {e.cumulative_cor} {sym} cumulative (the ledger's record of "
+                "every period when the run was made). They differ when a period after this one was paid "
+                "before this run, when a period's folder is not next to this one, or when the ledger "
+                "also records runs written to another output folder."
+            )
+    if d.emission_ignored:
+        notes.append("Not in the curve: " + "; ".join(d.emission_ignored) + ".")
+    return notes
+
+
 def build_html(d: ReportData) -> bytes:
     t, dec, sym = d.totals, d.token_decimals, d.token_symbol
     bins = histogram(o.total_usd for o in d.operators)
@@ -685,7 +957,8 @@ def build_html(d: ReportData) -> bytes:
         f'<p class="sub">Policy {_e(d.policy_name)} v{_e(d.policy_version)} · '
         f"price {_e(d.price_usd)} USD per "
         f"{_e(sym)} · {t.eligible_nodes} eligible nodes of {t.nodes} · {paid} operators paid</p>",
-        '<nav aria-label="Sections"><a href="#totals">Totals</a><a href="#held">Held nodes</a>'
+        '<nav aria-label="Sections"><a href="#totals">Totals</a><a href="#emission">Emission</a>'
+        '<a href="#held">Held nodes</a>'
         '<a href="#rejected">Rejected rows</a><a href="#distribution">Distribution</a>'
         '<a href="#top">Top operators</a><a href="#rank-slots">Rank slots</a><a href="#batches">Batches</a>'
         '<a href="#checks">Checks</a></nav>',
@@ -731,6 +1004,8 @@ def build_html(d: ReportData) -> bytes:
         out.append(_table(head, body, label="Totals"))
         out.append('<p class="note">No previous month given: no change column.</p>')
     out.append("</section>")
+
+    out += _emission_html(d)
 
     # Held nodes
     out.append('<section id="held"><h2>Held nodes by reason</h2>')
@@ -957,6 +1232,61 @@ def build_html(d: ReportData) -> bytes:
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
+def _emission_html(d: ReportData) -> list[str]:
+    dec, sym = d.token_decimals, d.token_symbol
+    out = ['<section id="emission"><h2>Emission</h2>']
+    if d.emission is None:
+        out.append(
+            "<p>This run's manifest has no emission block (it was written before runs recorded the "
+            "emission budget).</p></section>"
+        )
+        return out
+    out.append(
+        f'<p class="note">Rewards come out of the miner-incentive allocation. Amounts in {_e(sym)}, '
+        "exactly as manifest.json states them; the cumulative total is what the ledger records for "
+        "every period, this run included.</p>"
+    )
+    rows = [
+        f"<tr><th>{_e(label)}</th>"
+        + (_num(value) if value != NOT_CONFIGURED else f'<td class="num empty">{NOT_CONFIGURED}</td>')
+        + f'<td class="note">{_e(note)}</td></tr>'
+        for label, value, note in _emission_rows(d)
+    ]
+    out.append(_table(_thead("", sym, "", num=(1,)), rows, label="Emission budget"))
+    points = report_curve(d)
+    out.append("<h3>Cumulative emission by period</h3>")
+    if len(points) < 2:
+        out.append(
+            f'<p class="note">No earlier period folder next to this one: the curve starts with '
+            f"{_e(d.period)}.</p>"
+        )
+    else:
+        alloc = None if d.emission.allocation_cor is None else units_to_int(d.emission.allocation_cor, dec)
+        out.append(
+            '<p class="note">Each period counts its latest run (the folder with the highest -rN); the '
+            "chart is an illustration, the table has the exact amounts.</p>"
+        )
+        rows = [
+            f"<tr>{_td(p.period)}{_mono(p.folder)}{_num(format_units(p.total_wei, dec))}"
+            f"{_num(format_units(p.cumulative_wei, dec))}</tr>"
+            for p in points
+        ]
+        out.append(
+            '<div class="pair">'
+            + emission_curve_svg(points, allocation_wei=alloc, decimals=dec, symbol=sym)
+            + _table(
+                _thead("period", "run folder", f"period {sym}", f"cumulative {sym}", num=(2, 3)),
+                rows,
+                label="Cumulative emission by period",
+            )
+            + "</div>"
+        )
+    for note in _curve_notes(d, points):
+        out.append(f'<p class="note">{_e(note)}</p>')
+    out.append("</section>")
+    return out
+
+
 # ------------------------------------------------------------------------------------ Markdown
 
 
@@ -974,6 +1304,59 @@ def _md_bar(count: int, top: int, width: int = 30) -> str:
     if count == 0 or top == 0:
         return ""
     return "█" * max(1, round(count * width / top))
+
+
+def _emission_markdown(d: ReportData) -> list[str]:
+    dec, sym = d.token_decimals, d.token_symbol
+    L = ["", "## Emission", ""]
+    if d.emission is None:
+        L.append(
+            "This run's manifest has no emission block (it was written before runs recorded the "
+            "emission budget)."
+        )
+        return L
+    L += [
+        f"Rewards come out of the miner-incentive allocation. Amounts in {_md(sym)}, exactly as "
+        "manifest.json states them; the cumulative total is what the ledger records for every period, "
+        "this run included.",
+        "",
+    ]
+    L += _md_table(
+        ["", _md(sym), ""],
+        ([_md(label), _md(value), _md(note)] for label, value, note in _emission_rows(d)),
+        num=(1,),
+    )
+    points = report_curve(d)
+    L += ["", "### Cumulative emission by period", ""]
+    if len(points) < 2:
+        L.append(f"No earlier period folder next to this one: the curve starts with {_md(d.period)}.")
+    else:
+        L += ["Each period counts its latest run (the folder with the highest -rN).", ""]
+        top = points[-1].cumulative_wei
+        L += _md_table(
+            ["period", "run folder", f"period {_md(sym)}", f"cumulative {_md(sym)}", ""],
+            (
+                [
+                    _md(p.period),
+                    _md_code(p.folder),
+                    format_units(p.total_wei, dec),
+                    format_units(p.cumulative_wei, dec),
+                    _md_bar_wei(p.cumulative_wei, top),
+                ]
+                for p in points
+            ),
+            num=(2, 3),
+        )
+    notes = _curve_notes(d, points)
+    for note in notes:
+        L += ["", _md(note)]
+    return L
+
+
+def _md_bar_wei(value: int, top: int, width: int = 30) -> str:
+    if value == 0 or top == 0:
+        return ""
+    return "█" * max(1, (value * width + top // 2) // top)
 
 
 def build_markdown(d: ReportData) -> bytes:
@@ -999,6 +1382,8 @@ def build_markdown(d: ReportData) -> bytes:
     else:
         L += _md_table(["", _md(d.period)], ([_md(lbl), cur] for lbl, cur, *_ in trows), num=(1,))
         L += ["", "No previous month given: no change column."]
+
+    L += _emission_markdown(d)
 
     L += ["", "## Held nodes by reason", ""]
     top_held = max((c for _, c in d.held_by_reason), default=0)

@@ -26,7 +26,7 @@ from flows.chain_config import ChainOptions
 from flows.pipeline import RunRequest, run_without_prefect
 from flows.report import previous_from_folder, write_report
 from payouts.errors import InputError
-from payouts.report import HELD_COLOR, HIST_COLOR, PreviousMonth
+from payouts.report import CURVE_COLOR, HELD_COLOR, HIST_COLOR, PreviousMonth
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -184,17 +184,27 @@ def test_report_renders_in_headless_chromium(period_dir: Path, tmp_path: Path) -
     assert sum(held_bars) == len(held_rows) == totals["held_nodes"]
     for batch in manifest["batches"]:
         assert batch["safe_tx_hash"] in dom
+    # emission: this run's amounts as the manifest states them; the default policy has no limits
+    emission = manifest["emission"]
+    assert emission["this_run_cor"] == emission["cumulative_cor"] == totals["total_cor"]
+    section = re.search(r'<section id="emission">.*?</section>', dom, re.S)
+    assert section, "no Emission section in the rendered DOM"
+    text = re.sub(r"<[^>]+>", " ", section.group(0))
+    assert "Emission" in text and f"This run {emission['this_run_cor']}" in " ".join(text.split())
+    for label in ("Allocation", "Remaining of the allocation", "Monthly cap"):
+        assert f'<th>{label}</th><td class="num empty">not configured</td>' in section.group(0)
+    assert "the curve starts with 2026-10" in text
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
     _run_chromium(
-        binary, tmp_path / "profile-shot", f"--screenshot={SCREENSHOT}", "--window-size=1280,2400", url
+        binary, tmp_path / "profile-shot", f"--screenshot={SCREENSHOT}", "--window-size=1280,3200", url
     )
     assert SCREENSHOT.is_file(), "chromium wrote no screenshot"
     data = SCREENSHOT.read_bytes()
     assert len(data) > 20_000, f"screenshot is only {len(data)} bytes: blank page?"
     img = _png_rgb(data)
-    assert img.shape == (2400, 1280, 3)
+    assert img.shape == (3200, 1280, 3)
     colours = np.unique(img.reshape(-1, 3)[::7], axis=0)
     assert len(colours) > 50, "screenshot is (almost) one colour"
     # both charts were painted: their bar colours cover real areas of the page
@@ -241,3 +251,45 @@ def test_change_versus_the_previous_months_folder(period_dir: Path, tmp_path: Pa
     assert "| Total USD | 11912.90 | 10000.00 | +1912.90 | +19.1% |" in md
     assert "| Eligible nodes | 428 | 400 | +28 | +7.0% |" in md
     assert "| Operators | 121 | 110 | +11 | +10.0% |" in md
+
+
+def test_the_cumulative_emission_curve_in_the_browser(period_dir: Path, tmp_path: Path) -> None:
+    """Earlier periods' run folders next to the month: the report draws their cumulative curve."""
+    binary = _chromium()
+    out = tmp_path / "out"
+    shutil.copytree(period_dir, out / "2026-10")
+    manifest = json.loads((period_dir / "manifest.json").read_text("utf-8"))
+    for name, seq, total in (("2026-08", 1, "300000"), ("2026-09", 1, "400000"), ("2026-09-r2", 2, "450000")):
+        (out / name).mkdir()
+        earlier = dict(manifest, period=name[:7], run={"seq": seq, "kind": "full" if seq == 1 else "topup"})
+        earlier["emission"] = dict(manifest["emission"], period_total_cor=total)
+        (out / name / "manifest.json").write_text(json.dumps(earlier), "utf-8")
+    html_path, md_path = write_report(out / "2026-10", previous_from_folder(out / "2026-10"))
+
+    this = manifest["emission"]["period_total_cor"]
+    cumulative = str(Decimal("750000") + Decimal(this))
+    md = md_path.read_text("utf-8")
+    assert "| 2026-08 | `2026-08` | 300000 | 300000 |" in md
+    assert "| 2026-09 | `2026-09-r2` | 450000 | 750000 |" in md  # the period's latest run
+    assert f"| 2026-10 | `2026-10` | {this} | {cumulative} |" in md
+    # the copied month's manifest knew no earlier period: the report says the two totals differ
+    assert f"The period folders add up to {cumulative} COR up to 2026-10" in md
+
+    url = html_path.resolve().as_uri()
+    dom = _run_chromium(binary, tmp_path / "profile-dom", "--dump-dom", url).stdout
+    curve = re.search(r'<svg[^>]*id="emission-curve".*?</svg>', dom, re.S)
+    assert curve, "no emission curve in the rendered DOM"
+    points = re.findall(
+        r'<circle class="point" data-period="([^"]+)" data-cumulative-wei="(\d+)"', curve.group(0)
+    )
+    assert [p for p, _ in points] == ["2026-08", "2026-09", "2026-10"]
+    assert [int(w) for _, w in points] == [
+        300000 * 10**18,
+        750000 * 10**18,
+        int(Decimal(cumulative) * 10**18),
+    ]
+
+    shot = tmp_path / "curve.png"
+    _run_chromium(binary, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,2400", url)
+    img = _png_rgb(shot.read_bytes())
+    assert _pixels_of(img, CURVE_COLOR) > 500, "emission curve not painted"

@@ -120,3 +120,45 @@ def test_missing_input_exits_2(run_dir: Path, capsys) -> None:
     res = _verify(capsys, run_dir)
     assert res.code == 2
     assert "metrics.csv" in res.err and "missing" in res.err
+
+
+def test_old_month_verifies_after_the_policy_moved_on(
+    run_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """phase3.toml gets a new version; the old one is kept as phase3-v1.toml and found by its hash."""
+    import flows.pipeline as pipeline
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    original = (REPO / "policies" / "phase3.toml").read_text()
+    (policies / "phase3-v1.toml").write_text(original)
+    (policies / "phase3.toml").write_text(
+        original.replace('version = "1"', 'version = "2"').replace('base_usd = "20"', 'base_usd = "25"')
+    )
+    monkeypatch.setattr(pipeline, "POLICY_DIR", policies)
+    assert _verify(capsys, run_dir).code == 0
+    (policies / "phase3-v1.toml").unlink()
+    res = _verify(capsys, run_dir)
+    assert res.code == 2 and "no policy file has the recorded SHA-256" in res.err
+
+
+def test_native_period_is_not_reconciled_by_erc20_logs(tmp_path: Path) -> None:
+    from flows.ledger import Ledger
+    from flows.reconcile import reconcile_period
+    from payouts.errors import InputError
+
+    for name in ("metrics.csv", "operators.csv"):
+        shutil.copy(EXAMPLE / name, tmp_path / name)
+    req = RunRequest(
+        period="2026-10",
+        metrics="metrics.csv",
+        operators="operators.csv",
+        price="0.0215",
+        out=tmp_path / "out",
+        base_dir=tmp_path,
+        chain=ChainOptions(chain_id=424242, safe=SAFE, currency="native", multisend=TOKEN),
+    )
+    run_without_prefect(req)
+    with Ledger.open(tmp_path / "out" / "ledger.sqlite") as led, pytest.raises(InputError) as err:
+        reconcile_period(led, None, "2026-10")  # type: ignore[arg-type]  # refused before any RPC call
+    assert "paid in the chain's native currency" in str(err.value)

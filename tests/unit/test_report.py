@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from flows.report import emission_history, previous_from_folder
 from payouts.money import format_units, usd_to_wei
 from payouts.report import (
     BatchRow,
     Bin,
     ChainInfo,
+    CurvePoint,
+    EmissionInfo,
     FilledSlot,
     OperatorRow,
+    PeriodEmission,
     PreviousMonth,
     RankTier,
     RejectedRow,
     ReportData,
     ReportTotals,
+    RunInfo,
+    allocation_share,
     bin_edges,
     build_report,
+    curve_geometry,
+    emission_curve,
     histogram,
     percent_change,
+    report_curve,
     slot_lines,
     tier_summaries,
     top_operators,
+    units_to_int,
 )
 
 pytestmark = pytest.mark.unit
@@ -300,6 +312,250 @@ def test_consistency_checks() -> None:
     assert '<td class="bad">DIFFERS</td>' in page
 
 
+# ------------------------------------------------------------------------------------- emission
+
+COR = 10**18
+#: 2026-10 with an allocation of 10000 COR and a cap of 3000 COR: 2500 COR this period (one run),
+#: 5000 COR in earlier periods.
+EMISSION = EmissionInfo(
+    this_run_cor="2500",
+    period_total_cor="2500",
+    other_periods_wei=5000 * COR,
+    cumulative_cor="7500",
+    allocation_cor="10000",
+    monthly_cap_cor="3000",
+    remaining_cor="2500",
+)
+HISTORY = (
+    PeriodEmission("2026-08", "2026-08", 2000 * COR),
+    PeriodEmission("2026-09", "2026-09-r2", 3000 * COR),
+)
+UNLIMITED = EmissionInfo(
+    "554088.372093023255813907", "554088.372093023255813907", 0, "554088.372093023255813907"
+)
+
+
+def test_emission_section_shows_the_manifest_amounts() -> None:
+    page, md = html_md(data(emission=EMISSION))
+    assert '<a href="#emission">Emission</a>' in page and '<section id="emission"><h2>Emission</h2>' in page
+    row = '<tr><th>{}</th><td class="num">{}</td><td class="note">{}</td></tr>'
+    assert row.format("This run", "2500", "every transfer of this run") in page
+    assert row.format("Period total (2026-10)", "2500", "all runs of the period, this one included") in page
+    assert row.format("Other periods", "5000", "all runs of other periods in the ledger") in page
+    assert (
+        row.format(
+            "Cumulative", "7500", "all COR emitted so far, this run included (75.00% of the allocation)"
+        )
+        in page
+    )
+    assert '<tr><th>Allocation</th><td class="num">10000</td>' in page
+    assert row.format("Remaining of the allocation", "2500", "allocation − cumulative") in page
+    assert '<tr><th>Monthly cap</th><td class="num">3000</td>' in page
+    assert row.format("Left under the monthly cap", "500", "monthly cap − period total (2026-10)") in page
+    assert "| This run | 2500 | every transfer of this run |" in md
+    assert (
+        "| Cumulative | 7500 | all COR emitted so far, this run included (75.00% of the allocation) |" in md
+    )
+    assert "| Remaining of the allocation | 2500 | allocation − cumulative |" in md
+    assert "| Left under the monthly cap | 500 | monthly cap − period total (2026-10) |" in md
+    # the section sits between the totals and the held nodes, in both files
+    assert page.index('id="totals"') < page.index('id="emission"') < page.index('id="held"')
+    assert md.index("## Totals") < md.index("## Emission") < md.index("## Held nodes by reason")
+
+
+def test_emission_without_limits_says_not_configured() -> None:
+    page, md = html_md(data(emission=UNLIMITED))
+    for label in ("Allocation", "Remaining of the allocation", "Monthly cap"):
+        assert f'<tr><th>{label}</th><td class="num empty">not configured</td>' in page
+        assert f"| {label} | not configured |" in md
+    assert "| This run | 554088.372093023255813907 | every transfer of this run |" in md
+    assert "| Cumulative | 554088.372093023255813907 | all COR emitted so far, this run included |" in md
+    assert "Left under the monthly cap" not in page and "of the allocation)" not in md
+    assert "No earlier period folder next to this one: the curve starts with 2026-10." in md
+    assert 'id="emission-curve"' not in page
+
+
+def test_a_top_up_run_states_its_own_transfers_and_the_period_total() -> None:
+    topup = EmissionInfo("500", "3000", 0, "3000", None, None, None)
+    run = RunInfo(2, "topup", paid_before_wei=2500 * COR, owed_wei=3000 * COR, pays_wei=500 * COR)
+    _, md = html_md(data(emission=topup, run=run))
+    assert "| This run | 500 | the top-up's transfers |" in md
+    assert "| Period total (2026-10) | 3000 | all runs of the period, this one included |" in md
+
+
+def test_a_manifest_without_an_emission_block() -> None:
+    page, md = html_md(data())
+    text = "This run's manifest has no emission block"
+    assert text in page and text in md
+
+
+def test_the_curve_cumulates_each_periods_latest_run_in_period_order() -> None:
+    d = data(emission=EMISSION, emission_history=tuple(reversed(HISTORY)))
+    assert report_curve(d) == (
+        CurvePoint("2026-08", "2026-08", 2000 * COR, 2000 * COR),
+        CurvePoint("2026-09", "2026-09-r2", 3000 * COR, 5000 * COR),
+        CurvePoint("2026-10", "2026-10", 2500 * COR, 7500 * COR),
+    )
+    # a later period's folder never enters an earlier period's curve
+    later = (*HISTORY, PeriodEmission("2026-11", "2026-11", COR))
+    assert [p.period for p in report_curve(replace(d, emission_history=later))] == [
+        "2026-08",
+        "2026-09",
+        "2026-10",
+    ]
+    # this period is this run, a top-up folder when the run is one
+    run = RunInfo(3, "topup", paid_before_wei=2000 * COR, owed_wei=2500 * COR, pays_wei=500 * COR)
+    assert report_curve(replace(d, run=run))[-1] == CurvePoint(
+        "2026-10", "2026-10-r3", 2500 * COR, 7500 * COR
+    )
+    # without an emission block: the run's total (full run) or paid before + pays (top-up)
+    assert report_curve(data())[-1] == CurvePoint("2026-10", "2026-10", TOTAL_WEI, TOTAL_WEI)
+    assert report_curve(data(run=run))[-1].total_wei == 2500 * COR
+    with pytest.raises(ValueError, match="appears twice"):
+        emission_curve([HISTORY[0], HISTORY[0]])
+
+
+def test_the_curve_chart_points_and_allocation_line() -> None:
+    page, md = html_md(data(emission=EMISSION, emission_history=HISTORY))
+    chart = svg(page, "emission-curve")
+    # plot 626 x 236 px from (110, 28); y axis 0..10000 COR (the allocation) in steps of 2000
+    ymax, step, _ = curve_geometry(
+        report_curve(data(emission=EMISSION, emission_history=HISTORY)), 10000 * COR, 18
+    )
+    assert (ymax, step) == (10000 * COR, 2000 * COR)
+    assert re.findall(r'<polyline class="curve" points="([^"]+)"', chart) == [
+        "214.3,216.8 423.0,146.0 631.7,87.0"
+    ]
+    assert re.findall(r'<circle class="point" data-period="([^"]+)" data-cumulative-wei="(\d+)"', chart) == [
+        ("2026-08", str(2000 * COR)),
+        ("2026-09", str(5000 * COR)),
+        ("2026-10", str(7500 * COR)),
+    ]
+    assert (
+        f'<line class="allocation" data-allocation-wei="{10000 * COR}" x1="110" y1="28.0" x2="736" y2="28.0"'
+        in chart
+    )
+    assert ">allocation 10000 COR</text>" in chart
+    ticks = re.findall(r'<text class="tick" x="102" y="[\d.]+" text-anchor="end">(\d+)</text>', chart)
+    assert ticks == ["0", "2000", "4000", "6000", "8000", "10000"]
+    assert re.findall(r'<text class="tick period"[^>]*>([^<]+)</text>', chart) == [
+        "2026-08",
+        "2026-09",
+        "2026-10",
+    ]
+    assert '<title id="emission-curve-title">Cumulative emission: 7500 COR after 2026-10</title>' in chart
+    assert "2026-09: 5000 COR (period 3000)" in chart and "Allocation: 10000 COR." in chart
+    # the exact amounts are in the table next to it, and in the Markdown
+    assert (
+        '<tr><td>2026-09</td><td><span class="mono">2026-09-r2</span></td><td class="num">3000</td>'
+        '<td class="num">5000</td></tr>'
+    ) in page
+    assert "| 2026-08 | `2026-08` | 2000 | 2000 | " + "█" * 8 + " |" in md
+    assert "| 2026-09 | `2026-09-r2` | 3000 | 5000 | " + "█" * 20 + " |" in md
+    assert "| 2026-10 | `2026-10` | 2500 | 7500 | " + "█" * 30 + " |" in md
+
+
+def test_the_curve_without_an_allocation_scales_to_the_cumulative() -> None:
+    d = data(emission=replace(EMISSION, allocation_cor=None, remaining_cor=None), emission_history=HISTORY)
+    chart = svg(html_md(d)[0], "emission-curve")
+    assert 'class="allocation"' not in chart and "No allocation configured." in chart
+    ymax, step, _ = curve_geometry(report_curve(d), None, 18)
+    assert (ymax, step) == (8000 * COR, 2000 * COR)  # 7500 rounded up to a whole step
+    assert re.findall(r'points="([^"]+)"', chart) == ["214.3,205.0 423.0,116.5 631.7,42.8"]
+
+
+def test_folders_left_out_and_a_ledger_total_that_differs_are_noted() -> None:
+    d = data(
+        emission=replace(EMISSION, cumulative_cor="7600"),
+        emission_history=HISTORY,
+        emission_ignored=("2026-07 (its manifest is run 1)",),
+    )
+    page, md = html_md(d)
+    differs = (
+        "The period folders add up to 7500 COR up to 2026-10, but this run's manifest states 7600 COR "
+        "cumulative"
+    )
+    assert differs.replace("'", "&#x27;") in page and differs in md
+    assert "Not in the curve: 2026-07 (its manifest is run 1)." in page
+    assert "The period folders add up" not in html_md(data(emission=EMISSION, emission_history=HISTORY))[0]
+
+
+def test_allocation_share_and_exact_units() -> None:
+    assert allocation_share(7500, 10000) == "75.00%"
+    assert allocation_share(1253389186046511627906910, 350000000 * COR) == "0.36%"
+    assert allocation_share(1, 10**9) == "<0.01%" and allocation_share(0, 5) == "0.00%"
+    assert units_to_int("554088.372093023255813907", 18) == 554088372093023255813907
+    assert units_to_int("350000000", 18) == 350000000 * COR
+    for bad in ("1.0000000000000000001", "-1", "abc", "NaN"):
+        with pytest.raises(ValueError):
+            units_to_int(bad, 18)
+
+
+# --------------------------------------------------------------------- emission from sibling folders
+
+
+def _manifest(
+    folder: Path, period: str, *, seq: int = 1, total_cor: str | None = None, **extra: object
+) -> Path:
+    folder.mkdir(parents=True)
+    m: dict[str, object] = {
+        "period": period,
+        "token": {"symbol": "COR", "decimals": 18},
+        "run": {"seq": seq, "kind": "full" if seq == 1 else "topup"},
+        "totals": {"total_usd": "1.00", "total_wei": "7", "eligible_nodes": 1, "operators": 1},
+    }
+    if total_cor is not None:
+        m["emission"] = {"period_total_cor": total_cor}
+    m.update(extra)
+    (folder / "manifest.json").write_text(json.dumps(m), "utf-8")
+    return folder
+
+
+def test_siblings_give_each_earlier_periods_latest_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _manifest(out / "2026-08", "2026-08", total_cor="2000")
+    _manifest(out / "2026-09", "2026-09", total_cor="2500")
+    _manifest(out / "2026-09-r2", "2026-09", seq=2, total_cor="2800")
+    _manifest(out / "2026-09-r3", "2026-09", seq=3, total_cor="3000")
+    _manifest(out / "2026-07", "2026-07")  # written before the emission block: totals.total_wei
+    _manifest(
+        out / "2026-06-r2",
+        "2026-06",
+        seq=2,
+        run={"seq": 2, "kind": "topup", "paid_before_wei": "5", "pays_wei": "6"},
+    )
+    _manifest(out / "2026-05", "2026-04", total_cor="1")  # wrong period inside
+    _manifest(out / "2026-04-r2", "2026-04", seq=2, total_cor="1", run={"seq": 3, "kind": "topup"})
+    (out / "2026-03").mkdir()  # no manifest: not a run folder
+    _manifest(out / "notes", "2026-02", total_cor="1")  # not a run folder name
+    _manifest(out / "2026-11", "2026-11", total_cor="9")  # later than the reported period
+    this = _manifest(out / "2026-10", "2026-10", total_cor="2500")
+    history, ignored = emission_history(this)
+    assert history == (
+        PeriodEmission("2026-06", "2026-06-r2", 11),
+        PeriodEmission("2026-07", "2026-07", 7),
+        PeriodEmission("2026-08", "2026-08", 2000 * COR),
+        PeriodEmission("2026-09", "2026-09-r3", 3000 * COR),
+    )
+    assert ignored == ("2026-04-r2 (its manifest is run 3)", "2026-05 (its manifest is for period 2026-04)")
+    # a top-up of this period reads the same earlier periods (this period comes from the run itself)
+    topup = _manifest(out / "2026-10-r2", "2026-10", seq=2, total_cor="2600")
+    assert emission_history(topup) == (history, ignored)
+
+
+def test_previous_month_is_read_from_its_latest_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _manifest(out / "2026-09", "2026-09")
+    _manifest(
+        out / "2026-09-r2",
+        "2026-09",
+        seq=2,
+        totals={"total_usd": "12.50", "total_wei": "9", "eligible_nodes": 3, "operators": 2},
+    )
+    this = _manifest(out / "2026-10", "2026-10")
+    assert previous_from_folder(this) == PreviousMonth("2026-09", Decimal("12.50"), 9, 3, 2)
+
+
 # ------------------------------------------------------------------------------ safety, determinism
 
 
@@ -311,6 +567,9 @@ def test_data_is_escaped_everywhere() -> None:
         held_by_reason=((EVIL, 2),),
         chain=ChainInfo(EVIL, 1, EVIL, None),
         operators=(_op(EVIL, "20.00"),),
+        emission=EMISSION,
+        emission_history=(PeriodEmission("2026-09", EVIL, 10**18),),
+        emission_ignored=(EVIL,),
     )
     page, md = html_md(d)
     assert "<script" not in page and "<img" not in page
@@ -329,11 +588,16 @@ def test_the_page_loads_nothing() -> None:
 
 
 def test_same_data_same_bytes_in_any_operator_order() -> None:
-    d = data(previous=PreviousMonth("2026-09", Decimal("1000.00"), 1, 30, 6))
+    d = data(
+        previous=PreviousMonth("2026-09", Decimal("1000.00"), 1, 30, 6),
+        emission=EMISSION,
+        emission_history=HISTORY,
+    )
     first = build_report(d)
     assert build_report(d) == first
     assert build_report(replace(d, operators=tuple(reversed(d.operators)))) == first
     assert build_report(replace(d, rank_slots=tuple(reversed(d.rank_slots)))) == first
+    assert build_report(replace(d, emission_history=tuple(reversed(HISTORY)))) == first
     page = first[0].decode()
     assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>\n")
     assert not re.search(r"\b20\d\d-\d\d-\d\dT|\d\d:\d\d:\d\d", page)  # no timestamp
