@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -29,7 +31,7 @@ EXAMPLE_DIR = REPO_ROOT / "examples" / "2026-10"
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
 
-@app.callback()
+@app.callback(epilog="Example: payouts run   (no arguments: the bundled example month, into output/2026-10)")
 def _root() -> None:
     """Monthly COR contest payouts for Cortensor node operators, paid from a Safe multisig."""
 
@@ -103,18 +105,36 @@ def run(
         bool,
         typer.Option("--supersede", help="Replace an emitted run of the period: pay only positive deltas."),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the output folder line (and errors).")
+    ] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object (sorted keys, exact amounts as strings) and nothing else on stdout.",
+        ),
+    ] = False,
 ) -> None:
     """Compute one payout period and write its auditor CSVs and manifest.
 
     With no arguments, runs the bundled example month (examples/2026-10).
 
+    Progress goes to stderr, one line per phase; --quiet and --json print no progress.
+
     Example: payouts run --period 2026-10 --metrics metrics.csv --operators operators.csv --price 0.0215
     """
+    if quiet and json_out:
+        _fail_input("--quiet and --json exclude each other: pick one")
     given = [x is not None for x in (period, metrics, operators, price)]
     base_dir: Path | None = None
     if not any(given) and not history:
         ex = _example_request()
-        typer.echo(f"No arguments: running the bundled example month {ex['period']} (examples/2026-10).")
+        if not quiet:  # stdout carries only the JSON object with --json
+            typer.echo(
+                f"No arguments: running the bundled example month {ex['period']} (examples/2026-10).",
+                err=json_out,
+            )
         period, metrics, operators, price = ex["period"], ex["metrics"], ex["operators"], ex["price"]
         price_source = price_source or ex["price_source"]
         base_dir = REPO_ROOT
@@ -165,12 +185,27 @@ def run(
 
     from flows.monthly import monthly_payout
 
-    if not PREFECT_API_URL.value():
+    if not PREFECT_API_URL.value() and not quiet:
         typer.echo(
             "Prefect: no PREFECT_API_URL set, starting a temporary local server (takes ~20 s).", err=True
         )
-    emission, result, prepared = monthly_payout(period, req)
-    _print_summary(emission, result, prepared)
+    from flows.sources import TransientFetchError
+
+    try:
+        with _phase_lines(req, enabled=not (quiet or json_out)):
+            emission, result, prepared = monthly_payout(period, req)
+    except TransientFetchError as exc:  # still failing after the fetch task's retries
+        typer.echo(
+            f"error: {exc} (still failing after retries) -> the source is unavailable: try again later",
+            err=True,
+        )
+        raise typer.Exit(EXIT_FAIL) from None
+    if json_out:
+        typer.echo(_summary_json(emission, result, prepared))
+    elif quiet:
+        typer.echo(_folder_line(emission))
+    else:
+        _print_summary(emission, result, prepared)
 
 
 @app.command("check-batch")
@@ -328,37 +363,252 @@ def history(
             )
 
 
-def _print_summary(emission: Any, result: Any, prepared: Any) -> None:
-    from payouts.money import format_units, format_usd
-
-    t = result.totals
-    decimals = prepared.inputs.policy.token_decimals
-    lines = [
-        f"period {prepared.inputs.period}: {t.nodes} nodes, {t.eligible_nodes} eligible, {t.held_nodes} held",
-    ]
-    for reason, count in t.held_by_reason:
-        lines.append(f"  held {reason:<22} {count}")
-    lines += [
-        f"rejected rows       {prepared.rejected_rows} ({len(prepared.findings)} findings)",
-        f"operators           {t.operators}",
-        f"total USD           {format_usd(t.total_usd)}",
-        f"total COR           {format_units(t.total_wei, decimals)}",
-        f"transfers           {t.transfers} ({t.total_wei} wei)",
-        f"dust                {t.dust_wei} wei",
-    ]
-    if emission.kind == "topup" and emission.status == "emitted":
-        lines += [
-            f"top-up run {emission.seq}: pays {format_units(emission.pays_wei, decimals)} COR "
-            f"({emission.pays_wei} wei); overpaid {format_units(emission.overpaid_wei, decimals)} COR "
-            "(see overpaid.csv; never clawed back automatically)",
-        ]
+def _folder_line(emission: Any) -> str:
     status = {
         "emitted": "written to",
         "already emitted": "already emitted:",
         "restored": "already emitted, folder restored:",
     }[emission.status]
-    lines.append(f"{status:<19} {emission.folder}")
-    typer.echo("\n".join(lines))
+    return f"{status} {emission.folder}"
+
+
+def _manifest(emission: Any) -> dict[str, Any]:
+    """The run's manifest.json (batches, safeTxHashes, chain, price source); {} if unreadable."""
+    import json
+
+    try:
+        data = json.loads((Path(emission.folder) / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _summary_data(emission: Any, result: Any, prepared: Any) -> dict[str, Any]:
+    """The facts `payouts run --json` prints: counts as numbers, every amount as an exact string."""
+    from payouts.money import format_units, format_usd
+
+    t = result.totals
+    decimals = prepared.inputs.policy.token_decimals
+    manifest = _manifest(emission)
+    batches = [
+        {
+            "batch": b.get("batch"),
+            "file": b.get("file"),
+            "transfers": b.get("transfers"),
+            "total_wei": b.get("total_wei"),
+            "total_cor": b.get("total_cor"),
+            "safe_nonce": b.get("safe_nonce"),
+            "safe_tx_hash": b.get("safe_tx_hash"),
+        }
+        for b in manifest.get("batches", [])
+    ]
+    return {
+        "period": str(prepared.inputs.period),
+        "status": emission.status,
+        "run": emission.seq,
+        "kind": emission.kind,
+        "folder": str(emission.folder),
+        "nodes": t.nodes,
+        "eligible": t.eligible_nodes,
+        "held": t.held_nodes,
+        "held_by_reason": dict(t.held_by_reason),
+        "rejected_rows": prepared.rejected_rows,
+        "findings": len(prepared.findings),
+        "operators": t.operators,
+        "price_usd": str(prepared.inputs.price_usd),
+        "price_source": manifest.get("price", {}).get("source"),
+        "total_usd": format_usd(t.total_usd),
+        "total_cor": format_units(t.total_wei, decimals),
+        "total_wei": str(t.total_wei),
+        "transfers": t.transfers,
+        "dust_wei": str(t.dust_wei),
+        "pays_wei": str(emission.pays_wei),
+        "overpaid_wei": str(emission.overpaid_wei),
+        "chain": manifest.get("chain"),
+        "batches": batches,
+        "inputs": manifest.get("inputs", []),
+    }
+
+
+def _summary_json(emission: Any, result: Any, prepared: Any) -> str:
+    import json
+
+    return json.dumps(_summary_data(emission, result, prepared), sort_keys=True)
+
+
+def _print_summary(emission: Any, result: Any, prepared: Any) -> None:
+    """The run as a compact table (rich): counts, holds, totals, batches; then the folder line."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from payouts.money import format_units
+
+    data = _summary_data(emission, result, prepared)
+    # Not a terminal (a pipe, a log file): wide enough that a safeTxHash is never folded.
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
+    title = f"COR payout {data['period']}: {data['status']}, run {data['run']} ({data['kind']})"
+    table = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_column("note", style="dim")
+    table.add_row("nodes", str(data["nodes"]), f"{data['eligible']} eligible, {data['held']} held")
+    for reason, count in data["held_by_reason"].items():
+        table.add_row(f"  held {reason}", str(count), "")
+    table.add_row(
+        "rejected rows", str(data["rejected_rows"]), f"{data['findings']} findings, see rejected_rows.csv"
+    )
+    table.add_row("operators", str(data["operators"]), "")
+    source = data["price_source"] or "source not recorded"
+    table.add_row("price", data["price_usd"], f"USD per COR ({source})")
+    table.add_row("total USD", data["total_usd"], "")
+    table.add_row("total COR", data["total_cor"], f"{data['total_wei']} wei")
+    table.add_row("transfers", str(data["transfers"]), "")
+    table.add_row("dust", data["dust_wei"], "wei (rounding down, once per recipient)")
+    if emission.kind == "topup" and emission.status == "emitted":
+        decimals = prepared.inputs.policy.token_decimals
+        pays = format_units(emission.pays_wei, decimals)
+        table.add_row("top-up pays", pays, f"COR ({emission.pays_wei} wei)")
+        table.add_row(
+            "overpaid",
+            format_units(emission.overpaid_wei, decimals),
+            "COR (see overpaid.csv; never clawed back automatically)",
+        )
+    parts: list[Any] = [table]
+    if data["batches"]:
+        chain = data["chain"] or {}
+        batches = Table(
+            title=f"Safe batches on {chain.get('network')} (chain {chain.get('chain_id')}), "
+            f"Safe {chain.get('safe')}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+        )
+        for name, justify in (
+            ("batch", "right"),
+            ("transfers", "right"),
+            ("COR", "right"),
+            ("nonce", "right"),
+            ("safeTxHash", "left"),
+        ):
+            batches.add_column(name, justify=justify, no_wrap=name == "safeTxHash")
+        for b in data["batches"]:
+            batches.add_row(
+                str(b["batch"]),
+                str(b["transfers"]),
+                str(b["total_cor"]),
+                "-" if b["safe_nonce"] is None else str(b["safe_nonce"]),
+                b["safe_tx_hash"] or "not computed (pass --safe-nonce)",
+            )
+        parts.append(batches)
+    with console.capture() as captured:
+        for part in parts:
+            console.print(part)
+    # rich pads every cell to the table's width: no trailing blanks in a terminal or a log file
+    typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+    typer.echo(_folder_line(emission))
+
+
+@contextmanager
+def _phase_lines(req: Any, *, enabled: bool) -> Iterator[None]:
+    """One stderr line as each task of the flow starts (and when a fetch is retried).
+
+    Uses Prefect `on_running` hooks on the flow's tasks, for this call only: the flow and the
+    pure core know nothing about the terminal.
+    """
+    if not enabled:
+        yield
+        return
+    from prefect import Task
+
+    from flows import monthly
+
+    names = {"metrics": req.metrics, "operators": req.operators}
+
+    def hook(task: Any, task_run: Any, state: Any) -> None:
+        typer.echo(_phase_text(task.name, task_run.name, state.name, names), err=True)
+
+    saved = {k: v for k, v in vars(monthly).items() if isinstance(v, Task)}
+    try:
+        for k, t in saved.items():
+            setattr(monthly, k, t.with_options(on_running=[*t.on_running_hooks, hook]))
+        yield
+    finally:
+        for k, t in saved.items():
+            setattr(monthly, k, t)
+
+
+def _phase_text(task: str, run_name: str, state: str, names: dict[str, str]) -> str:
+    if task == "fetch":
+        role = run_name.split("-")[1] if run_name.count("-") >= 2 else "input"
+        what = f"{role} {names.get(role, '')}".rstrip()
+        return f"retrying fetch of {what} …" if state == "Retrying" else f"fetching {what} …"
+    files = " and ".join(Path(n).name or n for n in names.values())
+    return {
+        "validate": f"validating {files} …",
+        "compute": "computing rewards …",
+        "emit": "writing output files and recording the run in the ledger …",
+        "report": "writing report.html and report.md …",
+        "publish-artifacts": "publishing Prefect artifacts …",
+    }.get(task, f"{task} …")
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path, typer.Option(help="The schedule's settings: sources, price, Safe (see payouts.toml.example).")
+    ] = Path("payouts.toml"),
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the deployment, its next 3 runs and the periods they pay; serve nothing."
+        ),
+    ] = False,
+    after: Annotated[
+        str | None,
+        typer.Option(help="With --dry-run: list the runs after this UTC time (ISO 8601) instead of now."),
+    ] = None,
+) -> None:
+    """Serve the monthly payout on a Prefect schedule: 06:00 UTC on the 1st, paying the previous month.
+
+    Registers the deployment cor-monthly-payout with the server in PREFECT_API_URL, runs it here.
+
+    Each run reads the config, fills {period} in the sources and gets the price (fixed or price_url).
+
+    A run only prepares the Safe batches: the treasury reviews it before signing (docs/prefect.md).
+
+    Example: payouts serve --config payouts.toml --dry-run
+    """
+    from datetime import UTC, datetime
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    since = None
+    if after is not None:
+        try:
+            since = datetime.fromisoformat(after.replace("Z", "+00:00"))
+        except ValueError:
+            _fail_input(f"--after {after!r} is not an ISO 8601 time, e.g. 2026-10-15T00:00:00Z")
+        since = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    from flows import serve as serving
+
+    cfg = serving.load_config(config)
+    if dry_run:
+        for line in serving.describe(cfg, since):
+            typer.echo(line)
+        typer.echo("dry run: nothing deployed. Without --dry-run (and with PREFECT_API_URL set) it serves.")
+        return
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        _fail_input(
+            "payouts serve needs a running Prefect server (a temporary one runs no schedules) -> "
+            "start one with `prefect server start`, then export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    serving.describe(cfg)  # checks the config (policy, network, Safe) before deploying
+    typer.echo(f"serving {serving.DEPLOYMENT_NAME}: {serving.SCHEDULE_TEXT} (config {cfg.path})", err=True)
+    serving.serve_forever(cfg)
 
 
 def main() -> None:
