@@ -425,6 +425,7 @@ def _summary_data(emission: Any, result: Any, prepared: Any) -> dict[str, Any]:
         "pays_wei": str(emission.pays_wei),
         "overpaid_wei": str(emission.overpaid_wei),
         "chain": manifest.get("chain"),
+        "emission": manifest.get("emission"),
         "batches": batches,
         "inputs": manifest.get("inputs", []),
     }
@@ -465,6 +466,14 @@ def _print_summary(emission: Any, result: Any, prepared: Any) -> None:
     table.add_row("total COR", data["total_cor"], f"{data['total_wei']} wei")
     table.add_row("transfers", str(data["transfers"]), "")
     table.add_row("dust", data["dust_wei"], "wei (rounding down, once per recipient)")
+    em = data.get("emission") or {}
+    if em:
+        table.add_row("emitted this run", str(em["this_run_cor"]), "COR")
+        table.add_row("emitted, all periods", str(em["cumulative_cor"]), "COR (ledger)")
+        if em.get("allocation_cor") is not None:
+            table.add_row(
+                "allocation remaining", str(em["remaining_cor"]), f"COR of {em['allocation_cor']} COR"
+            )
     if emission.kind == "topup" and emission.status == "emitted":
         decimals = prepared.inputs.policy.token_decimals
         pays = format_units(emission.pays_wei, decimals)
