@@ -64,6 +64,18 @@ def _example_request() -> dict[str, Any]:
     }
 
 
+def _limits(max_rows: int | None, max_nodes: int | None, max_input_bytes: int | None) -> Any:
+    """Input size limits from the --max-* flags (defaults where not given)."""
+    from flows.pipeline import Limits
+
+    default = Limits()
+    return Limits(
+        max_rows=max_rows or default.max_rows,
+        max_nodes=max_nodes or default.max_nodes,
+        max_bytes=max_input_bytes or default.max_bytes,
+    )
+
+
 @app.command()
 def run(
     period: Annotated[str | None, typer.Option(help="Payout month, YYYY-MM (UTC).")] = None,
@@ -105,6 +117,15 @@ def run(
         bool,
         typer.Option("--supersede", help="Replace an emitted run of the period: pay only positive deltas."),
     ] = False,
+    max_rows: Annotated[
+        int | None, typer.Option(min=1, help="Refuse inputs with more rows (default 5,000,000).")
+    ] = None,
+    max_nodes: Annotated[
+        int | None, typer.Option(min=1, help="Refuse a snapshot with more nodes (default 100,000).")
+    ] = None,
+    max_input_bytes: Annotated[
+        int | None, typer.Option(min=1, help="Refuse an input file larger than this (default 2 GiB).")
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the output folder line (and errors).")
     ] = False,
@@ -179,6 +200,7 @@ def run(
         batch_size=batch_size,
         ledger=ledger,
         supersede=supersede,
+        limits=_limits(max_rows, max_nodes, max_input_bytes),
     )
     pipeline.parse_request(req)  # argument mistakes fail here, before Prefect starts
     from prefect.settings import PREFECT_API_URL
@@ -237,6 +259,15 @@ def verify(
     inputs_dir: Annotated[
         Path | None, typer.Option(help="Where the manifest's relative input paths are (default: cwd, repo).")
     ] = None,
+    max_rows: Annotated[
+        int | None, typer.Option(min=1, help="Refuse inputs with more rows (default 5,000,000).")
+    ] = None,
+    max_nodes: Annotated[
+        int | None, typer.Option(min=1, help="Refuse a snapshot with more nodes (default 100,000).")
+    ] = None,
+    max_input_bytes: Annotated[
+        int | None, typer.Option(min=1, help="Refuse an input file larger than this (default 2 GiB).")
+    ] = None,
 ) -> None:
     """Recompute a period from its manifest and compare every output file byte for byte.
 
@@ -247,7 +278,7 @@ def verify(
     """
     from flows.verify import verify_period
 
-    diffs = verify_period(folder, inputs_dir)
+    diffs = verify_period(folder, inputs_dir, _limits(max_rows, max_nodes, max_input_bytes))
     if not diffs:
         typer.echo(f"OK {folder}: every output file is identical to a fresh recomputation")
         raise typer.Exit(EXIT_OK)

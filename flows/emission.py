@@ -126,8 +126,10 @@ def emit_period(
     files = outputs.files
     hashes = {name: sha256_hex(data) for name, data in files.items()}
     transfers = _transfer_records(files, hashes, plan, params.policy.max_transfers_per_batch)
+    sweep_stale(req.out, period)
     staging = pipeline.stage_outputs(req.out, folder_name(period, plan.seq), outputs)
     try:
+        _write_report(staging)
         fault_point("pipeline:emit:staged")
         ledger.emit(
             plan,
@@ -161,6 +163,27 @@ def emit_period(
     return Emission(
         final, "emitted", plan.seq, plan.kind, sum(plan.pay.values()), sum(plan.overpaid.values())
     )
+
+
+def sweep_stale(out: Path, period: str) -> None:
+    """Remove staging/replaced directories a killed run of `period` left behind.
+
+    Safe because the caller holds the period lock: no other run of this period is writing.
+    """
+    for pattern in (f".staging-{period}-*", f".replaced-{period}-*"):
+        for stale in out.glob(pattern):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_report(folder: Path) -> None:
+    """report.html / report.md, written into the staging folder so they appear atomically with it.
+
+    Not recorded in the manifest or the ledger: the report is derived from the recorded files.
+    """
+    from flows.report import previous_from_folder, write_report
+
+    write_report(folder, previous_from_folder(folder))
 
 
 def _transfer_records(
@@ -208,7 +231,8 @@ def _already(
             f"({', '.join(bad[:5])}), and the files rebuilt now differ from the recorded ones",
             fix="restore the folder from backup (the ledger keeps every file's SHA-256)",
         )
-    pipeline.publish(
-        pipeline.stage_outputs(req.out, folder_name(str(params.period), run.seq), outputs), final
-    )
+    sweep_stale(req.out, str(params.period))
+    staging = pipeline.stage_outputs(req.out, folder_name(str(params.period), run.seq), outputs)
+    _write_report(staging)
+    pipeline.publish(staging, final)
     return Emission(final, "restored", run.seq, run.kind, 0, 0)

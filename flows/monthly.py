@@ -18,7 +18,7 @@ from prefect.tasks import exponential_backoff
 from flows import pipeline
 from flows.emission import Emission, emit_period
 from flows.ledger import Ledger
-from flows.sources import Source, TransientFetchError, fetch
+from flows.sources import DEFAULT_MAX_BYTES, Source, TransientFetchError, fetch
 from payouts.engine import Result, compute
 from payouts.money import format_units, format_usd
 
@@ -43,15 +43,24 @@ def _retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     retry_condition_fn=_retry_transient,
     cache_policy=NO_CACHE,
 )
-def fetch_task(role: str, name: str, period: str, base_dir: Path | None) -> Source:
-    return fetch(role, name, base_dir=base_dir)
+def fetch_task(
+    role: str, name: str, period: str, base_dir: Path | None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Source:
+    return fetch(role, name, base_dir=base_dir, max_bytes=max_bytes)
 
 
 @task(name="validate", task_run_name="validate-{period}", cache_policy=NO_CACHE)
 def validate_task(
-    period: str, params: pipeline.Params, metrics: Source, operators: Source, history: tuple[Source, ...]
+    period: str,
+    params: pipeline.Params,
+    metrics: Source,
+    operators: Source,
+    history: tuple[Source, ...],
+    limits: pipeline.Limits,
 ) -> pipeline.Prepared:
-    return pipeline.prepare(params.policy, params.period, params.price, metrics, operators, history)
+    return pipeline.prepare(
+        params.policy, params.period, params.price, metrics, operators, history, limits=limits
+    )
 
 
 @task(name="compute", task_run_name="compute-{period}", cache_policy=NO_CACHE)
@@ -130,27 +139,19 @@ def artifacts_task(period: str, emission: Emission, result: Result, prepared: pi
     )
 
 
-@task(name="report", task_run_name="report-{period}", cache_policy=NO_CACHE)
-def report_task(period: str, folder: Path) -> None:
-    from flows.report import previous_from_folder, write_report
-
-    write_report(folder, previous_from_folder(folder))
-
-
 @flow(name="monthly_payout", flow_run_name="payout-{period}", validate_parameters=False, log_prints=False)
 def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Result, pipeline.Prepared]:
     """Compute and emit one payout period. Raises InputError for bad input (nothing written)."""
     # Arguments that need no file are checked first, so a typo fails before any fetch.
     params = pipeline.parse_request(req)
-    metrics = fetch_task("metrics", req.metrics, period, req.base_dir)
-    operators = fetch_task("operators", req.operators, period, req.base_dir)
-    history = tuple(fetch_task("history", h, period, req.base_dir) for h in req.history)
-    validated = validate_task(period, params, metrics, operators, history)
+    metrics = fetch_task("metrics", req.metrics, period, req.base_dir, req.limits.max_bytes)
+    operators = fetch_task("operators", req.operators, period, req.base_dir, req.limits.max_bytes)
+    history = tuple(fetch_task("history", h, period, req.base_dir, req.limits.max_bytes) for h in req.history)
+    validated = validate_task(period, params, metrics, operators, history, req.limits)
     # Only valid inputs reach the ledger; the period lock is held from here to publication.
     with Ledger.open(req.ledger_path) as ledger, ledger.period_lock(str(params.period)):
         prepared = pipeline.with_ledger(validated, ledger.first_eligible())
         result = compute_task(period, prepared)
         emission = emit_task(period, req, params, prepared, result, (metrics, operators, *history))
-    report_task(period, emission.folder)
     artifacts_task(period, emission, result, prepared)
     return emission, result, prepared

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from flows.chain_config import ChainOptions, resolve_chain
-from flows.sources import Source, fetch, read_table
+from flows.sources import DEFAULT_MAX_BYTES, Source, fetch, read_table
 from payouts import render
 from payouts.addresses import check_address_series
 from payouts.batches import MAX_BATCH_SIZE, ChainConfig, batch_manifest, build_batches, signing_markdown
@@ -31,7 +31,14 @@ from payouts.money import parse_price
 from payouts.period import Period
 from payouts.policy import Policy, parse_policy
 from schemas import outputs as out_schemas
-from schemas.inputs import ParsedMetrics, ParsedRegistry, parse_metrics, parse_registry
+from schemas.inputs import (
+    DEFAULT_MAX_NODES,
+    DEFAULT_MAX_ROWS,
+    ParsedMetrics,
+    ParsedRegistry,
+    parse_metrics,
+    parse_registry,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO_ROOT / "policies"
@@ -54,6 +61,18 @@ def tool_version() -> str:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Input size limits: far beyond a real month, they bound memory. Raised with --max-* flags.
+
+    They only refuse input, never change output bytes, so they are not part of the run's identity.
+    """
+
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_nodes: int = DEFAULT_MAX_NODES
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
 class RunRequest:
     """What `payouts run` was asked to do (all strings as given by the user)."""
 
@@ -71,6 +90,7 @@ class RunRequest:
     ledger: Path | None = None  # default: <out>/ledger.sqlite
     supersede: bool = False
     policy_label: str | None = None  # verify: the recorded label when the file is found by its hash
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def ledger_path(self) -> Path:
@@ -198,7 +218,9 @@ def parse_request(req: RunRequest) -> Params:
     return Params(policy, label, period, price, resolve_chain(req.chain))
 
 
-def read_history(sources: Sequence[Source]) -> tuple[dict[str, frozenset[str]], tuple[tuple[str, int], ...]]:
+def read_history(
+    sources: Sequence[Source], limits: Limits | None = None
+) -> tuple[dict[str, frozenset[str]], tuple[tuple[str, int], ...]]:
     """Earlier months' node_rewards.csv (the import path for months paid before the ledger).
 
     Returns period -> nodes eligible in it, and (source name, rows) per file.
@@ -206,7 +228,8 @@ def read_history(sources: Sequence[Source]) -> tuple[dict[str, frozenset[str]], 
     by_period: dict[str, set[str]] = {}
     counts = []
     for src in sources:
-        frame = read_table(src)
+        lim = limits or Limits()
+        frame = read_table(src, max_rows=lim.max_rows, max_bytes=lim.max_bytes)
         for col in ("period", "node_address", "eligible"):
             if col not in frame.columns:
                 raise InputError(
@@ -251,15 +274,28 @@ def prepare(
     operators: Source,
     history: Sequence[Source],
     first_eligible: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
 ) -> Prepared:
     """Validate both inputs (file faults raise, row faults become findings) into engine Inputs.
 
     `first_eligible` is the ledger's node -> first eligible period; with the --history files it
     decides which nodes are not new this period.
     """
-    parsed_metrics = parse_metrics(read_table(metrics), metrics.name, period)
-    parsed_registry = parse_registry(read_table(operators), operators.name, policy.roles)
-    history_nodes, hist_rows = read_history(history)
+    lim = limits or Limits()
+    parsed_metrics = parse_metrics(
+        read_table(metrics, max_rows=lim.max_rows, max_bytes=lim.max_bytes),
+        metrics.name,
+        period,
+        max_rows=lim.max_rows,
+        max_nodes=lim.max_nodes,
+    )
+    parsed_registry = parse_registry(
+        read_table(operators, max_rows=lim.max_rows, max_bytes=lim.max_bytes),
+        operators.name,
+        policy.roles,
+        max_rows=lim.max_rows,
+    )
+    history_nodes, hist_rows = read_history(history, lim)
     late = sorted(p for p in history_nodes if p >= str(period))
     if late:
         raise InputError(
@@ -431,9 +467,10 @@ def write_outputs(out_root: Path, period: str, outputs: Outputs) -> Path:
 
 def load_sources(req: RunRequest) -> tuple[Source, Source, tuple[Source, ...]]:
     """Fetch every input (without retries; the Prefect flow retries transient failures)."""
-    metrics = fetch("metrics", req.metrics, base_dir=req.base_dir)
-    operators = fetch("operators", req.operators, base_dir=req.base_dir)
-    history = tuple(fetch("history", h, base_dir=req.base_dir) for h in req.history)
+    cap = req.limits.max_bytes
+    metrics = fetch("metrics", req.metrics, base_dir=req.base_dir, max_bytes=cap)
+    operators = fetch("operators", req.operators, base_dir=req.base_dir, max_bytes=cap)
+    history = tuple(fetch("history", h, base_dir=req.base_dir, max_bytes=cap) for h in req.history)
     return metrics, operators, history
 
 
@@ -444,7 +481,9 @@ def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
 
     params = parse_request(req)
     metrics, operators, history = load_sources(req)
-    validated = prepare(params.policy, params.period, params.price, metrics, operators, history)
+    validated = prepare(
+        params.policy, params.period, params.price, metrics, operators, history, limits=req.limits
+    )
     with Ledger.open(req.ledger_path) as ledger, ledger.period_lock(str(params.period)):
         prep = with_ledger(validated, ledger.first_eligible())
         result = compute(prep.inputs)
@@ -456,7 +495,9 @@ def recompute(req: RunRequest, prior: Mapping[str, str], other_periods_wei: int 
     """Recompute a full run's files without a ledger, given its recorded prior eligibility (verify)."""
     params = parse_request(req)
     metrics, operators, history = load_sources(req)
-    prep = prepare(params.policy, params.period, params.price, metrics, operators, history, prior)
+    prep = prepare(
+        params.policy, params.period, params.price, metrics, operators, history, prior, limits=req.limits
+    )
     result = compute(prep.inputs)
     return render_outputs(
         prep,

@@ -3,6 +3,20 @@
 This is the imperative shell's reading side. A source is fetched once into memory as bytes (its
 SHA-256 is what the manifest records, so the bytes hashed are the bytes parsed), then parsed
 without letting pandas guess any type: every cell stays a string until `schemas.inputs` checks it.
+
+CSV structure is checked here, before any value is looked at, because a structural fault makes
+every later line number or column meaningless (all file-level: the run stops, exit 2):
+
+* UTF-8 only (a byte-order mark is dropped; UTF-16 is named as such); CRLF and CR line ends are
+  read as LF, so the same rows give the same results whatever the line ends;
+* the header: one line, comma-separated, no empty or duplicated name, at most `MAX_COLUMNS`;
+* every row has exactly the header's number of fields (a missing or extra comma shifts every
+  later value into the wrong column - never guessed); a line repeating the header is refused;
+* a quoted value may not span lines, so a row's number is always its physical line number;
+* blank lines are skipped (their numbers are not reused);
+* at most `max_rows` rows and `max_bytes` bytes (`--max-rows`, `--max-input-bytes`).
+
+The frame's index is each row's line number in the file (header = line 1).
 """
 
 from __future__ import annotations
@@ -10,18 +24,29 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from payouts.errors import InputError
+from schemas.inputs import DEFAULT_MAX_ROWS
 
 PARQUET_MAGIC = b"PAR1"
 #: Largest input accepted by default (bytes); bigger files need an explicit higher limit.
 DEFAULT_MAX_BYTES = 2 * 1024**3
+#: Most columns a header may have (the inputs need 20; extra columns are ignored but bounded).
+MAX_COLUMNS = 1000
+#: Longest line accepted (characters): a real row is ~200; this bounds every cell's size.
+MAX_LINE_CHARS = 1 << 20
+_BLOCK_SIZE = 8 << 20  # pyarrow block: must hold the longest line (<= 4 bytes per character)
 
 
 class TransientFetchError(Exception):
@@ -103,22 +128,56 @@ def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
     return data
 
 
-def read_table(src: Source) -> pd.DataFrame:
-    """Parse a source as a table of strings, indexed by CSV line number (header = line 1)."""
+def read_table(
+    src: Source,
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> pd.DataFrame:
+    """Parse a source as a table of strings, indexed by the row's line number (header = line 1).
+
+    Raises InputError (file-level fault: file, line, column where known, and the fix).
+    """
+    if len(src.data) > max_bytes:
+        raise InputError(
+            f"{src.role} input is {len(src.data)} bytes, above the limit of {max_bytes}",
+            file=src.name,
+            fix="check it is the right file, or raise the limit with --max-input-bytes",
+        )
     if src.data[:4] == PARQUET_MAGIC or src.name.lower().endswith((".parquet", ".pq")):
-        frame = _read_parquet(src)
-    else:
-        frame = _read_csv(src)
-    frame.index = pd.RangeIndex(2, len(frame) + 2)
-    return frame
+        return _read_parquet(src, max_rows)
+    return _read_csv(src, max_rows)
 
 
-def _read_parquet(src: Source) -> pd.DataFrame:
+def _too_many_rows(src: Source, rows: int | str, max_rows: int) -> InputError:
+    return InputError(
+        f"{src.role} input has {rows} rows, above the limit of {max_rows}",
+        file=src.name,
+        fix="check it is the right file (one period's snapshot), or raise the limit with --max-rows",
+    )
+
+
+def _read_parquet(src: Source, max_rows: int) -> pd.DataFrame:
     try:
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(io.BytesIO(src.data)).metadata
+        if meta.num_rows > max_rows:
+            raise _too_many_rows(src, meta.num_rows, max_rows)
+        if meta.num_columns > MAX_COLUMNS:
+            raise InputError(
+                f"{meta.num_columns} columns, above the limit of {MAX_COLUMNS}",
+                file=src.name,
+                fix="export only the snapshot's columns",
+            )
         frame = pd.read_parquet(io.BytesIO(src.data))
+    except InputError:
+        raise
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise InputError(
-            f"not a readable Parquet file ({exc})", file=src.name, fix="re-export the file"
+            f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})",
+            file=src.name,
+            fix="re-export the file",
         ) from None
     out = pd.DataFrame(index=frame.index)
     for col in frame.columns:
@@ -126,65 +185,272 @@ def _read_parquet(src: Source) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(s):
             text = s.dt.strftime("%Y-%m-%d")
         else:
-            text = s.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
+            text = s.map(_parquet_cell)
         out[str(col)] = text.fillna("").astype(str)
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.index = pd.RangeIndex(2, len(out) + 2)
+    names = [str(c) for c in out.columns]
+    _check_names(src, names)
+    return out
 
 
-def _read_csv(src: Source) -> pd.DataFrame:
+def _parquet_cell(value: object) -> str:
+    """A Parquet value as the text a CSV export would hold: plain notation, never an exponent.
+
+    str() would write a float64 uptime of 0.00001 as "1e-05" and a decimal128 zero as "0E-18",
+    which the plain-notation checks rightly refuse - a Parquet file must not hold a node for that.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float | np.floating):
+        if value != value:  # null in a float column
+            return ""
+        if not np.isfinite(value):
+            return str(value)
+        return np.format_float_positional(value, trim="-")
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else str(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+
+def _decode(src: Source) -> str:
     data = src.data
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputError(
+            "the file is UTF-16 text, not UTF-8", file=src.name, row=1, fix="save the file as UTF-8 CSV"
+        )
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is tolerated, not an error
         data = data[3:]
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        field = data[line_start : exc.start].count(b",")
+        header = data.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r").split(",")
+        column = header[field] if field < len(header) else f"field {field + 1}"
         raise InputError(
-            f"not UTF-8 text (byte {exc.start})", file=src.name, row=line, fix="save the file as UTF-8 CSV"
+            f"not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})",
+            file=src.name,
+            row=line,
+            column=column,
+            fix="save the file as UTF-8 CSV (in a spreadsheet: 'CSV UTF-8')",
         ) from None
-    if text.strip() == "":
-        raise InputError("the file is empty", file=src.name, fix="export the data with a header row")
-    header = text.split("\n", 1)[0].rstrip("\r")
-    if "," not in header:
+
+
+def _check_names(src: Source, names: list[str]) -> None:
+    if len(names) > MAX_COLUMNS:
+        raise InputError(
+            f"the header has {len(names)} columns, above the limit of {MAX_COLUMNS}",
+            file=src.name,
+            row=1,
+            fix="export only the snapshot's columns",
+        )
+    for i, col in enumerate(names):
+        if col.strip() == "" or col.startswith("Unnamed:"):
+            raise InputError(
+                f"header column {i + 1} has an empty name ({col!r})",
+                file=src.name,
+                row=1,
+                fix="name every column, or remove the trailing comma",
+            )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(
+            f"duplicated header column(s) {dupes}", file=src.name, row=1, fix="keep one column of each name"
+        )
+
+
+def _header(src: Source, line: str) -> list[str]:
+    if line.strip() == "":
+        raise InputError(
+            "the first line is empty", file=src.name, row=1, fix="the file must start with its header row"
+        )
+    if "," not in line:
         for sep, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-            if sep in header:
+            if sep in line:
                 raise InputError(
                     f"the header is separated by {label}, not commas",
                     file=src.name,
                     row=1,
                     fix="export as comma-separated CSV",
                 )
-    names = next(csv.reader([header]))
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
+    if "\x00" in line:
         raise InputError(
-            f"duplicated header column(s) {dupes}", file=src.name, row=1, fix="keep one column of each name"
+            "the header contains NUL characters (UTF-16 text without a byte-order mark?)",
+            file=src.name,
+            row=1,
+            fix="save the file as UTF-8 CSV",
         )
+    names = _split_quoted(src, line, 1) if '"' in line else line.split(",")
+    if _DATA_LIKE.fullmatch(names[0].strip().strip('"')):
+        raise InputError(
+            f"the first line is data, not a header (it starts with {names[0][:42]!r})",
+            file=src.name,
+            row=1,
+            fix="add the header row (the column names) as line 1",
+        )
+    _check_names(src, names)
+    return names
+
+
+def _split_quoted(src: Source, line: str, number: int) -> list[str]:
+    """One line's fields by the csv module (strict); a quoted value must close on its line."""
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            quoting=csv.QUOTE_MINIMAL,
-            engine="c",
-        )
-    except pd.errors.ParserError as exc:
-        raise InputError(
-            f"malformed CSV: {exc}", file=src.name, fix="each row must have the header's columns"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise InputError(
-            "the file is empty", file=src.name, fix="export the data with a header row"
-        ) from None
-    frame.columns = [str(c) for c in frame.columns]
-    for col in frame.columns:
-        if col.startswith("Unnamed:") or col.strip() == "":
+        return next(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
             raise InputError(
-                f"header has an empty column name ({col!r})",
+                "a quoted value is not closed on this line (values may not contain line breaks)",
                 file=src.name,
-                row=1,
-                fix="name every column, or remove the trailing comma",
+                row=number,
+                fix='close the quote, or remove the line break from the value: "a value"',
+            ) from None
+        raise InputError(
+            f"malformed quoting ({exc})",
+            file=src.name,
+            row=number,
+            fix='quote a whole value ("a,b"); write a quote inside a quoted value as ""',
+        ) from None
+
+
+def _ragged(src: Source, bad: list[tuple[int, int, str]], ncols: int) -> InputError:
+    line, n, text = bad[0]
+    more = f" (also line(s) {[b[0] for b in bad[1:]]})" if len(bad) > 1 else ""
+    hint = ""
+    if n == 1 and any(sep in text for sep in (";", "\t", "|")):
+        hint = " - separated by semicolons, tabs or pipes?"
+    return InputError(
+        f"the row has {n} field(s) but the header has {ncols}{hint}{more}",
+        file=src.name,
+        row=line,
+        fix=f"every row needs exactly {ncols} comma-separated fields: look for a missing or extra "
+        "comma, or a value with a comma that is not quoted",
+    )
+
+
+_DATA_LIKE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|0[xX][0-9a-fA-F]{40}")
+_REPEATED_HEADER_FIX = "remove the repeated header (were two exports concatenated?)"
+_SPACE_ONLY = re.compile(r"\s*")
+
+
+def _read_csv(src: Source, max_rows: int) -> pd.DataFrame:
+    text = _decode(src)
+    if text.strip() == "":
+        raise InputError("the file is empty", file=src.name, fix="export the data with a header row")
+    head = text[:512].lstrip().lower()
+    if head.startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")):
+        raise InputError(
+            "the file is an HTML/XML page, not CSV (a sign-in or error page?)",
+            file=src.name,
+            row=1,
+            fix="check the URL or path points at the CSV export itself",
+        )
+    if "\r" in text:  # CRLF (Windows) or CR (old Mac) line ends: read as LF
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if max(map(len, lines)) > MAX_LINE_CHARS:
+        longest = next(i for i, line in enumerate(lines) if len(line) > MAX_LINE_CHARS)
+        raise InputError(
+            f"the line is {len(lines[longest])} characters long, above the limit of {MAX_LINE_CHARS}",
+            file=src.name,
+            row=longest + 1,
+            fix="check it is the right file: a row of the snapshot is a few hundred characters",
+        )
+    header_line = lines[0]
+    names = _header(src, header_line)
+    ncols = len(names)
+
+    plain: list[int] = []  # line numbers of unquoted rows (parsed by pyarrow, quoting off)
+    quoted: dict[int, list[str]] = {}  # line number -> fields of a row with quotes (csv module)
+    blank = 0
+    bad: list[tuple[int, int, str]] = []
+    rows = 0
+    for number, line in enumerate(lines[1:], start=2):
+        if '"' in line:
+            fields = _split_quoted(src, line, number)
+            n = len(fields)
+        else:
+            fields = None
+            n = line.count(",") + 1
+        if n != ncols or (ncols == 1 and _SPACE_ONLY.fullmatch(line)):
+            if _SPACE_ONLY.fullmatch(line):
+                blank += 1
+                continue
+            bad.append((number, n, line))
+            if len(bad) == 5:
+                break
+            continue
+        if line == header_line:
+            raise InputError(
+                "this line repeats the header row", file=src.name, row=number, fix=_REPEATED_HEADER_FIX
             )
+        rows += 1
+        if rows > max_rows:
+            raise _too_many_rows(src, f"more than {max_rows}", max_rows)
+        if fields is None:
+            plain.append(number)
+        else:
+            quoted[number] = fields
+    if bad:
+        raise _ragged(src, bad, ncols)
+
+    frame = _parse_plain(src, lines, plain, names, untouched=blank == 0 and not quoted)
+    if quoted:
+        extra = pd.DataFrame(
+            list(quoted.values()), columns=names, index=pd.Index(list(quoted), dtype="int64"), dtype=str
+        )
+        frame = pd.concat([frame, extra]).sort_index(kind="mergesort") if len(frame) else extra
+    return frame
+
+
+def _parse_plain(
+    src: Source, lines: list[str], numbers: list[int], names: list[str], *, untouched: bool
+) -> pd.DataFrame:
+    """Rows without quotes: a plain split on commas (pyarrow, quoting off, every cell a string)."""
+    index = pd.Index(np.asarray(numbers, dtype="int64"))
+    if not numbers:
+        return pd.DataFrame({n: pd.Series([], dtype=str) for n in names}, index=index)
+    body = "\n".join(lines[1:] if untouched else (lines[i - 1] for i in numbers))
+    tmp = [f"c{i}" for i in range(len(names))]
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=tmp, block_size=_BLOCK_SIZE),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=",",
+                quote_char=False,
+                double_quote=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={c: pa.string() for c in tmp},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError) as exc:  # the scan above should make this unreachable
+        raise InputError(
+            f"malformed CSV ({str(exc)[:200]})", file=src.name, fix="re-export the file as plain CSV"
+        ) from None
+    if table.num_rows != len(numbers):
+        raise InputError(
+            f"malformed CSV: {table.num_rows} rows parsed, {len(numbers)} lines expected",
+            file=src.name,
+            fix="re-export the file as plain CSV",
+        )
+    frame = table.to_pandas()
+    frame.columns = names
+    frame.index = index
+    for col in names:
+        if frame[col].dtype != "str":
+            frame[col] = frame[col].astype(str)
     return frame

@@ -72,12 +72,15 @@ def _find_policy(recorded: dict[str, Any]) -> str:
     )
 
 
-def request_from_manifest(manifest: dict[str, Any], base_dirs: list[Path]) -> pipeline.RunRequest:
+def request_from_manifest(
+    manifest: dict[str, Any], base_dirs: list[Path], limits: pipeline.Limits | None = None
+) -> pipeline.RunRequest:
+    lim = limits or pipeline.Limits()
     names = [i["name"] for i in manifest["inputs"]]
     base = _base_dir(names, base_dirs)
     for item in manifest["inputs"]:
         try:
-            data = fetch(item["role"], item["name"], base_dir=base).data
+            data = fetch(item["role"], item["name"], base_dir=base, max_bytes=lim.max_bytes).data
         except InputError as exc:
             raise InputsChanged(
                 f"input {item['name']} is missing: {exc.message}",
@@ -117,6 +120,7 @@ def request_from_manifest(manifest: dict[str, Any], base_dirs: list[Path]) -> pi
         base_dir=base,
         chain=chain_opts,
         batch_size=manifest.get("batch_size"),
+        limits=lim,
     )
 
 
@@ -206,14 +210,16 @@ def _prior(folder: Path) -> dict[str, str]:
     return {r["node_address"]: r["first_eligible_period"] for r in rows}
 
 
-def verify_period(folder: Path, inputs_dir: Path | None = None) -> list[Difference]:
+def verify_period(
+    folder: Path, inputs_dir: Path | None = None, limits: pipeline.Limits | None = None
+) -> list[Difference]:
     """Recompute `folder` (an `<out>/<period>` directory) and list every difference."""
     manifest_path = folder / pipeline.MANIFEST
     if not manifest_path.is_file():
         raise InputError(f"no {pipeline.MANIFEST} in {folder}", fix="pass an <out>/<period> folder of a run")
     manifest = json.loads(manifest_path.read_text("utf-8"))
     base_dirs = [d for d in (inputs_dir, Path.cwd(), REPO_ROOT) if d is not None]
-    req = request_from_manifest(manifest, base_dirs)
+    req = request_from_manifest(manifest, base_dirs, limits)
     run = manifest.get("run") or {"kind": "full", "seq": 1}
     if run.get("kind") != "full":
         raise InputError(

@@ -149,6 +149,7 @@ def build_batches(
                 chain_id=chain.chain_id, safe=chain.safe, safe_version=chain.safe_version, nonce=nonce, tx=wtx
             )
         )
+        tx_data_keccak = "0x" + keccak(wtx.data).hex()
         files[f"batches/{stem}.json"] = render_batch_json(batch)
         files[f"batches/{stem}.csv"] = render_airdrop_csv(
             token=chain.token, transfers=items, decimals=decimals
@@ -166,8 +167,11 @@ def build_batches(
                 tx_to=wtx.to,
                 tx_value=wtx.value,
                 tx_operation=wtx.operation,
-                tx_data_keccak="0x" + keccak(wtx.data).hex(),
-                multisend_data_keccak="0x" + keccak(multisend_call_data(calls)).hex(),
+                tx_data_keccak=tx_data_keccak,
+                # a batch of 2+ calls is sent as that very MultiSend call: its data is reused
+                multisend_data_keccak=tx_data_keccak
+                if wtx.is_multisend
+                else "0x" + keccak(multisend_call_data(calls)).hex(),
                 safe_nonce=nonce,
                 safe_tx_hash=None if hashes is None else "0x" + hashes.safe_tx_hash.hex(),
                 domain_hash=None if hashes is None else "0x" + hashes.domain_hash.hex(),

@@ -7,6 +7,7 @@ to MultiSendCallOnly, whose ``multiSend(bytes)`` argument packs each transfer as
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,8 +44,14 @@ _HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
 _MAX_UINT256 = 2**256 - 1
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _checksum_of(hex40: str) -> str:
+    """EIP-55 form of a value matching `_HEX40` (memoized: every payee is checked per batch)."""
+    return to_checksum_address(hex40)
+
+
 def _require_eip55(value: object, what: str) -> str:
-    if not (isinstance(value, str) and _HEX40.fullmatch(value) and to_checksum_address(value) == value):
+    if not (isinstance(value, str) and _HEX40.fullmatch(value) and _checksum_of(value) == value):
         raise ValueError(f"{what} {value!r} is not an EIP-55 checksummed address")
     return value  # type: ignore[return-value]
 
@@ -65,14 +72,14 @@ def multisend_call_data(txs: Sequence[tuple[str, int, bytes]]) -> bytes:
     """
     if len(txs) == 0:
         raise ValueError("a MultiSend needs at least one transaction")
-    packed = b""
+    parts = []
     for i, (to, value, data) in enumerate(txs):
         _require_eip55(to, f"txs[{i}].to")
         _require_uint(value, f"txs[{i}].value")
         if not isinstance(data, bytes | bytearray):
             raise ValueError(f"txs[{i}].data must be bytes, got {type(data).__name__}")
-        packed += bytes(MultiSendTx(MultiSendOperation.CALL, to, value, bytes(data)).encoded_data)
-    return MULTISEND_SELECTOR + abi_encode(["bytes"], [packed])
+        parts.append(bytes(MultiSendTx(MultiSendOperation.CALL, to, value, bytes(data)).encoded_data))
+    return MULTISEND_SELECTOR + abi_encode(["bytes"], [b"".join(parts)])
 
 
 @dataclass(frozen=True)

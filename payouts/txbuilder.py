@@ -19,7 +19,7 @@ Format decisions (see ``shared/spec/safe-batches.md``):
 
 from __future__ import annotations
 
-import copy
+import functools
 import json
 import math
 import re
@@ -87,6 +87,10 @@ _JS_SHORT_ESCAPES = {
 }
 
 
+# A string with none of the characters `_js_string` escapes or rewrites is written as is.
+_JS_PLAIN = re.compile(r'[^"\\\x00-\x1f\ud800-\udfff]*')
+
+
 def _js_string(s: str) -> str:
     """``JSON.stringify`` of a string (ES2019 well-formed): escapes only ``"``, ``\\``, control
     characters below U+0020 (``\\b \\t \\n \\f \\r`` short forms, else ``\\u00xx`` lowercase) and
@@ -95,6 +99,8 @@ def _js_string(s: str) -> str:
     A Python str may hold a surrogate *pair* as two code points (JS strings are UTF-16); such a
     pair is well-formed in JS and is emitted as the character it encodes.
     """
+    if _JS_PLAIN.fullmatch(s) is not None:  # the common case: nothing to escape
+        return '"' + s + '"'
     out = ['"']
     i, n = 0, len(s)
     while i < n:
@@ -164,6 +170,13 @@ def _js_sort_key(key: str) -> bytes:
     return key.encode("utf-16-be", "surrogatepass")
 
 
+@functools.lru_cache(maxsize=4096)
+def _sorted_keys(keys: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """An object's keys in the builder's order, and their serialized list (a batch has few key sets)."""
+    ordered = tuple(sorted(keys, key=_js_sort_key))
+    return ordered, "[" + ",".join(_js_string(k) for k in ordered) + "]"
+
+
 def serialize(obj: Any) -> str:
     """The builder's pre-hash serialization ``SER`` (spec section 2).
 
@@ -175,15 +188,16 @@ def serialize(obj: Any) -> str:
 
     Tuples count as lists. Anything that is not a JSON value raises ``TypeError``.
     """
+    if isinstance(obj, str):
+        return _js_string(obj)
     if isinstance(obj, list | tuple):
-        return "[" + ",".join(serialize(e) for e in obj) + "]"
+        return "[" + ",".join([serialize(e) for e in obj]) + "]"
     if isinstance(obj, dict):
         for key in obj:
             if not isinstance(key, str):
                 raise TypeError(f"object key {key!r} is not a string")
-        keys = sorted(obj, key=_js_sort_key)
-        head = "[" + ",".join(_js_string(k) for k in keys) + "]"
-        return "{" + head + "".join(serialize(obj[k]) + "," for k in keys) + "}"
+        keys, head = _sorted_keys(tuple(obj))
+        return "{" + head + "".join([serialize(obj[k]) + "," for k in keys]) + "}"
     if obj is None:
         return "null"
     if obj is True:
@@ -194,16 +208,19 @@ def serialize(obj: Any) -> str:
         return _js_int(obj)
     if isinstance(obj, float):
         return _js_number(obj)
-    if isinstance(obj, str):
-        return _js_string(obj)
     raise TypeError(f"cannot serialize {type(obj).__name__} as JSON")
 
 
 def _checksum_payload(batch: dict) -> dict:
-    """Deep copy of the batch with ``meta.checksum`` removed and ``meta.name`` set to null."""
+    """Copy of the batch with ``meta.checksum`` removed and ``meta.name`` set to null.
+
+    Only the two dicts that change are copied (the batch itself and ``meta``); everything else is
+    shared with `batch`, which is never modified (`serialize` only reads).
+    """
     if not isinstance(batch, dict) or not isinstance(batch.get("meta"), dict):
         raise ValueError("batch must be an object with a 'meta' object")
-    payload = copy.deepcopy(batch)
+    payload = dict(batch)
+    payload["meta"] = dict(batch["meta"])
     payload["meta"].pop("checksum", None)
     payload["meta"]["name"] = None
     return payload
@@ -239,10 +256,15 @@ class BatchTransfer:
     amount_wei: int
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _checksum_of(hex40: str) -> str:
+    """EIP-55 form of a value already matching `_HEX40` (memoized: a batch checks each payee
+    several times - building, CSV Airdrop, calldata, MultiSend)."""
+    return to_checksum_address(hex40)
+
+
 def _is_eip55(value: object) -> bool:
-    return (
-        isinstance(value, str) and _HEX40.fullmatch(value) is not None and to_checksum_address(value) == value
-    )
+    return isinstance(value, str) and _HEX40.fullmatch(value) is not None and _checksum_of(value) == value
 
 
 def _require_eip55(value: object, what: str) -> str:
@@ -421,7 +443,7 @@ def _is_abi_address(value: object) -> bool:
     return (
         isinstance(value, str)
         and _HEX40.fullmatch(value) is not None
-        and (value[2:] == value[2:].lower() or to_checksum_address(value) == value)
+        and (value[2:] == value[2:].lower() or _checksum_of(value) == value)
     )
 
 
@@ -466,6 +488,11 @@ def _parse_input(abi_type: str, value: Any) -> Any:
     raise ValueError(f"unsupported ABI type {abi_type}")
 
 
+@functools.lru_cache(maxsize=256)
+def _selector(signature: str) -> bytes:
+    return function_signature_to_4byte_selector(signature)
+
+
 def _encode_contract_call(tx: dict, where: str, problems: list[str]) -> bytes:
     """Calldata from ``contractMethod`` + ``contractInputsValues`` (builder's encodeToHexData).
 
@@ -505,7 +532,7 @@ def _encode_contract_call(tx: dict, where: str, problems: list[str]) -> bytes:
             problems.append(f"{where}.contractInputsValues.{key}: {exc}; the builder sends calldata 0x")
             return b""
         types.append(abi_type)
-    selector = function_signature_to_4byte_selector(f"{name}({','.join(types)})")
+    selector = _selector(f"{name}({','.join(types)})")
     try:
         return selector + abi_encode(types, args)
     except Exception as exc:  # eth_abi raises several types for out-of-range values

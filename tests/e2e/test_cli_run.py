@@ -247,3 +247,21 @@ def test_prefect_artifacts_and_report_are_published(tmp_path: Path, monkeypatch,
     summary = latest["payout-2026-10-summary"].data
     assert "| total USD | 11912.90 |" in summary and "| held: over_node_cap | 57 |" in summary
     assert latest["payout-2026-10-folder"].data.endswith(f"({folder.resolve().as_uri()})")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "fragment"),
+    [
+        ("--max-rows", "1000", "--max-rows"),
+        ("--max-nodes", "100", "--max-nodes"),
+        ("--max-input-bytes", "4096", "--max-input-bytes"),
+    ],
+)
+def test_size_limits_refuse_and_name_their_flag(
+    flag: str, value: str, fragment: str, tmp_path: Path, capsys
+) -> None:
+    m, o = _copy_example(tmp_path)
+    res = run_cli(capsys, *_args(m, o, tmp_path / "out", "2026-10", flag, value))
+    assert res.code == 2, res.err
+    assert fragment in res.err and "Traceback" not in res.err
+    assert not (tmp_path / "out" / "2026-10").exists()
