@@ -457,6 +457,27 @@ def _summary_data(emission: Any, result: Any, prepared: Any) -> dict[str, Any]:
         "overpaid_wei": str(emission.overpaid_wei),
         "chain": manifest.get("chain"),
         "emission": manifest.get("emission"),
+        "held_operators": [
+            {"operator": o, "payout_address": p, "reason": r}
+            for o, p, r in zip(
+                result.operators["operator_address"],
+                result.operators["payout_address"],
+                result.operators["held_reason"],
+                strict=True,
+            )
+            if r
+        ],
+        "payout_address_changed": [
+            {"operator": o, "previous": prev, "now": p}
+            for o, p, prev, changed in zip(
+                result.operators["operator_address"],
+                result.operators["payout_address"],
+                result.operators["previous_payout_address"],
+                result.operators["payout_address_changed"],
+                strict=True,
+            )
+            if changed
+        ],
         "batches": batches,
         "inputs": manifest.get("inputs", []),
     }
@@ -497,6 +518,10 @@ def _print_summary(emission: Any, result: Any, prepared: Any) -> None:
     table.add_row("total COR", data["total_cor"], f"{data['total_wei']} wei")
     table.add_row("transfers", str(data["transfers"]), "")
     table.add_row("dust", data["dust_wei"], "wei (rounding down, once per recipient)")
+    for h in data["held_operators"]:
+        table.add_row("  operator held", h["reason"], f"{h['operator']} -> {h['payout_address']} (not paid)")
+    for c in data["payout_address_changed"]:
+        table.add_row("  payout changed", "CHECK", f"{c['operator']}: {c['previous']} -> {c['now']}")
     em = data.get("emission") or {}
     if em:
         table.add_row("emitted this run", str(em["this_run_cor"]), "COR")

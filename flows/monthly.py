@@ -150,7 +150,12 @@ def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Res
     validated = validate_task(period, params, metrics, operators, history, req.limits)
     # Only valid inputs reach the ledger; the period lock is held from here to publication.
     with Ledger.open(req.ledger_path) as ledger, ledger.period_lock(str(params.period)):
-        prepared = pipeline.with_ledger(validated, ledger.first_eligible())
+        prepared = pipeline.with_ledger(
+            validated,
+            ledger.first_eligible(),
+            ledger.last_payout_addresses(str(params.period)),
+            params.chain,
+        )
         result = compute_task(period, prepared)
         emission = emit_task(period, req, params, prepared, result, (metrics, operators, *history))
     artifacts_task(period, emission, result, prepared)

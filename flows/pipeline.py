@@ -20,7 +20,7 @@ import pandas as pd
 from flows.chain_config import ChainOptions, resolve_chain
 from flows.sources import DEFAULT_MAX_BYTES, Source, fetch, read_table
 from payouts import render
-from payouts.addresses import check_address_series
+from payouts.addresses import ZERO_ADDRESS, check_address_series
 from payouts.batches import MAX_BATCH_SIZE, ChainConfig, batch_manifest, build_batches, signing_markdown
 from payouts.budget import check_emission
 from payouts.deltas import assign_batches, render_overpaid_csv
@@ -49,6 +49,7 @@ TRANSFERS = "transfers.csv"
 REJECTED_ROWS = "rejected_rows.csv"
 MANIFEST = "manifest.json"
 PRIOR_ELIGIBILITY = "prior_eligibility.csv"
+PREVIOUS_PAYOUTS = "previous_payout_addresses.csv"
 OVERPAID = "overpaid.csv"
 SIGNING = "batches/signing.md"
 
@@ -114,6 +115,7 @@ class Prepared:
     history_rows: tuple[tuple[str, int], ...]  # (source name, rows) per history file
     history_nodes: dict[str, frozenset[str]]  # --history import: earlier period -> nodes eligible then
     prior: dict[str, str]  # node seen this period -> first period it was eligible (before this one)
+    previous_payouts: dict[str, str] = field(default_factory=dict)  # operator -> last paid payout address
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -323,18 +325,47 @@ def prepare(
     )
 
 
-def with_ledger(prep: Prepared, first_eligible: Mapping[str, str]) -> Prepared:
-    """`prep` with the ledger's first-eligible periods applied to the new-node rule.
+def blocked_payouts(chain: ChainConfig | None) -> dict[str, str]:
+    """Payout addresses that must never be paid: the zero address, the paying Safe, the token."""
+    blocked = {ZERO_ADDRESS.lower(): "payout_is_zero"}
+    if chain is not None:
+        blocked[chain.safe.lower()] = "payout_is_safe"
+        if chain.token is not None:
+            blocked[chain.token.lower()] = "payout_is_token"
+    return blocked
 
-    Validation runs before the ledger is opened, so a bad file never touches the ledger.
+
+def with_ledger(
+    prep: Prepared,
+    first_eligible: Mapping[str, str],
+    previous_payouts: Mapping[str, str] | None = None,
+    chain: ChainConfig | None = None,
+) -> Prepared:
+    """`prep` with what the ledger knows and where the run pays applied.
+
+    The ledger's first-eligible periods decide the new-node rule; the operators' last paid payout
+    addresses flag a changed address; the chain's Safe and token are never paid. Validation runs
+    before the ledger is opened, so a bad file never touches the ledger.
     """
     period = prep.inputs.period
     seen = set(prep.metrics.rows["node_address"]) | set(prep.metrics.held["node_address"].dropna())
     prior = {
         n: p for n, p in prior_eligibility(period, first_eligible, prep.history_nodes).items() if n in seen
     }
-    inputs = replace(prep.inputs, previously_eligible=frozenset(prior))
-    return replace(prep, inputs=inputs, prior=dict(sorted(prior.items())))
+    operators = set(prep.registry.operators["operator_address"])
+    previous = {o: a for o, a in (previous_payouts or {}).items() if o in operators}
+    inputs = replace(
+        prep.inputs,
+        previously_eligible=frozenset(prior),
+        previous_payouts=previous,
+        blocked_payouts=blocked_payouts(chain),
+    )
+    return replace(
+        prep,
+        inputs=inputs,
+        prior=dict(sorted(prior.items())),
+        previous_payouts=dict(sorted(previous.items())),
+    )
 
 
 def render_outputs(
@@ -363,6 +394,10 @@ def render_outputs(
         TRANSFERS: (render.transfer_table(result, period, decimals), out_schemas.transfers_schema(decimals)),
         REJECTED_ROWS: (render.rejected_table(prep.findings), out_schemas.rejected_rows_schema()),
         PRIOR_ELIGIBILITY: (render.prior_table(prep.prior), out_schemas.prior_eligibility_schema()),
+        PREVIOUS_PAYOUTS: (
+            render.previous_payout_table(prep.previous_payouts),
+            out_schemas.previous_payouts_schema(),
+        ),
     }
     files: dict[str, bytes] = {}
     for name, (frame, schema) in tables.items():
@@ -485,18 +520,34 @@ def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
         params.policy, params.period, params.price, metrics, operators, history, limits=req.limits
     )
     with Ledger.open(req.ledger_path) as ledger, ledger.period_lock(str(params.period)):
-        prep = with_ledger(validated, ledger.first_eligible())
+        prep = with_ledger(
+            validated,
+            ledger.first_eligible(),
+            ledger.last_payout_addresses(str(params.period)),
+            params.chain,
+        )
         result = compute(prep.inputs)
         emission = emit_period(req, params, prep, result, (metrics, operators, *history), ledger)
     return emission.folder, result, prep
 
 
-def recompute(req: RunRequest, prior: Mapping[str, str], other_periods_wei: int = 0) -> Outputs:
+def recompute(
+    req: RunRequest,
+    prior: Mapping[str, str],
+    other_periods_wei: int = 0,
+    previous_payouts: Mapping[str, str] | None = None,
+) -> Outputs:
     """Recompute a full run's files without a ledger, given its recorded prior eligibility (verify)."""
     params = parse_request(req)
     metrics, operators, history = load_sources(req)
-    prep = prepare(
-        params.policy, params.period, params.price, metrics, operators, history, prior, limits=req.limits
+    validated = prepare(
+        params.policy, params.period, params.price, metrics, operators, history, limits=req.limits
+    )
+    prep = with_ledger(validated, {}, previous_payouts, params.chain)
+    prep = replace(
+        prep,
+        inputs=replace(prep.inputs, previously_eligible=frozenset(prior)),
+        prior=dict(sorted(prior.items())),
     )
     result = compute(prep.inputs)
     return render_outputs(

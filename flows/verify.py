@@ -210,6 +210,15 @@ def _prior(folder: Path) -> dict[str, str]:
     return {r["node_address"]: r["first_eligible_period"] for r in rows}
 
 
+def _previous_payouts(folder: Path) -> dict[str, str]:
+    """The recorded last paid payout addresses (the ledger's input to the changed-address flag)."""
+    path = folder / pipeline.PREVIOUS_PAYOUTS
+    if not path.is_file():
+        return {}
+    rows = csv.DictReader(io.StringIO(path.read_text("utf-8")))
+    return {r["operator_address"]: r["payout_address"] for r in rows}
+
+
 def verify_period(
     folder: Path, inputs_dir: Path | None = None, limits: pipeline.Limits | None = None
 ) -> list[Difference]:
@@ -228,7 +237,8 @@ def verify_period(
         )
     prior = _prior(folder)
     other = int((manifest.get("emission") or {}).get("other_periods_wei") or 0)
-    expected = pipeline.recompute(req, prior, other).files
+    previous = _previous_payouts(folder)
+    expected = pipeline.recompute(req, prior, other, previous).files
     found = {
         p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }

@@ -8,8 +8,8 @@ below refers to `shared/spec/reward-rules.md`. Amounts are `Decimal` (USD) and `
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
@@ -56,6 +56,10 @@ class Inputs:
     previously_eligible: frozenset[str]  # nodes eligible in an earlier period (not new)
     price_usd: Decimal
     policy: Policy
+    # payout addresses that must never receive a transfer (lowercase -> reason): the Safe, the token
+    blocked_payouts: Mapping[str, str] = field(default_factory=dict)
+    # operator -> the payout address of its last paid period (ledger), to flag a change
+    previous_payouts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class Totals:
     total_wei: int
     dust_wei: int
     zero_amount_recipients: int
+    held_operators: int = 0  # operators owed > 0 whose payout address is blocked (not paid)
+    held_usd: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -388,7 +394,7 @@ def _compute(inp: Inputs) -> Result:
     nodes["uptime_nano"] = nodes["uptime_nano"].fillna(0).astype("int64")
     nodes["tasks_completed"] = nodes["tasks_completed"].fillna(0).astype("int64")
 
-    operators = _operators(nodes, reg, policy)
+    operators = _operators(nodes, reg, policy, inp.blocked_payouts, inp.previous_payouts)
     total_usd = sum(operators["total_usd"], ZERO)
     if policy.monthly_budget_usd is not None and total_usd > policy.monthly_budget_usd:
         raise BudgetExceeded(
@@ -398,6 +404,7 @@ def _compute(inp: Inputs) -> Result:
             "in a new policy version",
         )
     transfers, dust, zero_recipients = _transfers(operators, inp.price_usd, policy)
+    held_ops = operators[(operators["held_reason"] != "").to_numpy()]
     held_by_reason = nodes.loc[~nodes["eligible"], "reason"].value_counts()
     totals = Totals(
         nodes=len(nodes),
@@ -410,11 +417,19 @@ def _compute(inp: Inputs) -> Result:
         total_wei=sum(transfers["amount_wei"], 0),
         dust_wei=dust,
         zero_amount_recipients=zero_recipients,
+        held_operators=int((held_ops["total_usd"].map(lambda v: v > 0)).sum()) if len(held_ops) else 0,
+        held_usd=sum(held_ops["total_usd"], ZERO),
     )
     return Result(nodes=nodes.reset_index(), operators=operators, transfers=transfers, totals=totals)
 
 
-def _operators(nodes: pd.DataFrame, reg: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+def _operators(
+    nodes: pd.DataFrame,
+    reg: pd.DataFrame,
+    policy: Policy,
+    blocked: Mapping[str, str] | None = None,
+    previous: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Per-operator amounts (section 6), one row per registry operator with at least one node.
 
     Counts are vectorized; the exact Decimal arithmetic runs once per operator, with the tier
@@ -461,7 +476,7 @@ def _operators(nodes: pd.DataFrame, reg: pd.DataFrame, policy: Policy) -> pd.Dat
                 base_sum + multi + role - excess + rank,
             )
         )
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         rows,
         columns=[
             "operator_address",
@@ -475,11 +490,22 @@ def _operators(nodes: pd.DataFrame, reg: pd.DataFrame, policy: Policy) -> pd.Dat
             "total_usd",
         ],
     ).astype({"eligible_nodes": "int64"})
+    # Address hygiene: a payout address that is the Safe or the token is held (never paid); a
+    # payout address that differs from the operator's last paid period is flagged.
+    blocked, previous = blocked or {}, previous or {}
+    frame["held_reason"] = [blocked.get(str(a).lower(), "") for a in frame["payout_address"]]
+    frame["previous_payout_address"] = [previous.get(o, "") for o in frame["operator_address"]]
+    frame["payout_address_changed"] = [
+        p != "" and p.lower() != str(a).lower()
+        for a, p in zip(frame["payout_address"], frame["previous_payout_address"], strict=True)
+    ]
+    return frame
 
 
 def _transfers(operators: pd.DataFrame, price: Decimal, policy: Policy) -> tuple[pd.DataFrame, int, int]:
     """Section 7: one transfer per payout address; floor to wei; batches of max_transfers."""
-    paying = operators[operators["total_usd"].map(lambda v: v > 0).astype(bool)]
+    owed = operators["total_usd"].map(lambda v: v > 0).astype(bool)
+    paying = operators[(owed & (operators["held_reason"] == "")).to_numpy()]
     sums: dict[str, Decimal] = {}
     for addr, total in zip(paying["payout_address"], paying["total_usd"], strict=True):
         sums[addr] = sums.get(addr, ZERO) + total

@@ -56,6 +56,7 @@ OPERATOR_COLUMNS = (
 TRANSFER_COLUMNS = ("period", "batch", "payout_address", "total_usd", "amount_cor", "amount_wei")
 REJECTED_COLUMNS = ("source_row", "node_address", "column", "check", "value", "source_file")
 PRIOR_COLUMNS = ("node_address", "first_eligible_period")
+PREVIOUS_PAYOUT_COLUMNS = ("operator_address", "payout_address")
 
 SCORE_PLACES = 8
 UPTIME_PLACES = 6
@@ -206,7 +207,11 @@ def operator_table(result: Result, period: Period) -> pd.DataFrame:
     out["eligible_nodes"] = o["eligible_nodes"].astype(str)
     for c in OPERATOR_COLUMNS[4:]:
         out[c] = _usd(o[c])
-    return _sorted(out, "operator_address")
+    # added after the contract's columns (spec 8 allows it): address hygiene
+    out["held_reason"] = o["held_reason"].astype(str)
+    out["payout_address_changed"] = _bool(o["payout_address_changed"])
+    out["previous_payout_address"] = o["previous_payout_address"].astype(str)
+    return _sorted(out.astype(str), "operator_address")
 
 
 def transfer_table(result: Result, period: Period, decimals: int) -> pd.DataFrame:
@@ -255,6 +260,13 @@ def prior_table(prior: Mapping[str, str]) -> pd.DataFrame:
     """
     frame = pd.DataFrame(sorted(prior.items()), columns=list(PRIOR_COLUMNS), dtype=str)
     return _sorted(frame, "node_address") if len(frame) else frame
+
+
+def previous_payout_table(previous: Mapping[str, str]) -> pd.DataFrame:
+    """previous_payout_addresses.csv: each operator's payout address in its last paid period
+    (from the ledger) - the input of the payout_address_changed flag, kept for verify."""
+    frame = pd.DataFrame(sorted(previous.items()), columns=list(PREVIOUS_PAYOUT_COLUMNS), dtype=str)
+    return _sorted(frame, "operator_address") if len(frame) else frame
 
 
 def _sorted(frame: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -128,6 +128,9 @@ def operator_payouts_schema() -> pa.DataFrameSchema:
             "bonus_cap_reduction_usd": _col(_match(USD)),
             "rank_reward_usd": _col(_match(USD)),
             "total_usd": _col(_match(USD)),
+            "held_reason": _col(pa.Check.isin(["", "payout_is_safe", "payout_is_token", "payout_is_zero"])),
+            "payout_address_changed": _col(_match(BOOL)),
+            "previous_payout_address": _col(_eip55(optional=True)),
         },
         strict=True,
         ordered=True,
@@ -172,6 +175,15 @@ def rejected_rows_schema() -> pa.DataFrameSchema:
         strict=True,
         ordered=True,
         name="rejected_rows.csv",
+    )
+
+
+def previous_payouts_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {"operator_address": _col(_eip55(), unique=True), "payout_address": _col(_eip55())},
+        strict=True,
+        ordered=True,
+        name="previous_payout_addresses.csv",
     )
 
 

@@ -45,7 +45,14 @@ def test_example_month_runs_with_no_arguments(tmp_path: Path, monkeypatch, capsy
     assert res.code == 0, res.err
     out = tmp_path / "output" / "2026-10"
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["batches", "prior_eligibility.csv", "report.html", "report.md", *CORE_FILES]
+        [
+            "batches",
+            "prior_eligibility.csv",
+            "previous_payout_addresses.csv",
+            "report.html",
+            "report.md",
+            *CORE_FILES,
+        ]
     )
     assert "running the bundled example month 2026-10" in res.out
     assert "held over_node_cap" in res.out and "total USD" in res.out and "dust" in res.out
@@ -202,8 +209,13 @@ def test_bad_safe_checksum_and_batch_size_are_refused(tmp_path: Path, capsys) ->
     reg = o.read_text().split("\n")
     o.write_text("\n".join([reg[0]] + [_set_field(line, 1, token) for line in reg[1:] if line]) + "\n")
     res = run_cli(capsys, *_args(m, o, tmp_path / "out", "2026-10", *common, "--safe", safe))
-    assert res.code == 2 and "is the token contract" in res.err
-    assert not (tmp_path / "out" / "2026-10").exists()
+    # address hygiene: the operators are held (reason in the output), nobody is paid the token
+    assert res.code == 0, res.err
+    assert "payout_is_token" in res.out
+    ops = _rows(tmp_path / "out" / "2026-10" / "operator_payouts.csv")
+    assert {r["held_reason"] for r in ops} == {"payout_is_token"}
+    assert _rows(tmp_path / "out" / "2026-10" / "transfers.csv") == []
+    assert not (tmp_path / "out" / "2026-10" / "batches").exists()
 
 
 def _set_field(line: str, index: int, value: str) -> str:

@@ -228,7 +228,10 @@ def test_a_csv_edited_after_the_run_is_refused(period_dir: Path, tmp_path: Path)
     copy = tmp_path / "2026-10"
     shutil.copytree(period_dir, copy)
     path = copy / "operator_payouts.csv"
-    path.write_text(path.read_text("utf-8").replace(",850.00\n", ",950.00\n"), "utf-8")
+    text = path.read_text("utf-8")
+    edited = text.replace(",850.00,,", ",950.00,,", 1)  # one operator's total_usd
+    assert edited != text
+    path.write_text(edited, "utf-8")
     with pytest.raises(InputError, match="differs from the manifest"):
         write_report(copy)
 

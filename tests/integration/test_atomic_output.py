@@ -74,7 +74,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return files
 
 
-N_FILES = 9  # files flows.pipeline writes, checked below: every step of the write is covered
+N_FILES = 10  # files flows.pipeline writes, checked below: every step of the write is covered
 REPORT_FILES = ("report.html", "report.md")  # written into the same staging folder by flows.report
 
 
