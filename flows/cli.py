@@ -64,6 +64,16 @@ def _example_request() -> dict[str, Any]:
     }
 
 
+# Input size limits, shared by `run` and `verify` (a month run with raised limits must verify).
+MaxRows = Annotated[int | None, typer.Option(min=1, help="Refuse inputs with more rows (default 5,000,000).")]
+MaxNodes = Annotated[
+    int | None, typer.Option(min=1, help="Refuse a snapshot with more nodes (default 100,000).")
+]
+MaxInputBytes = Annotated[
+    int | None, typer.Option(min=1, help="Refuse an input file larger than this (default 2 GiB).")
+]
+
+
 def _limits(max_rows: int | None, max_nodes: int | None, max_input_bytes: int | None) -> Any:
     """Input size limits from the --max-* flags (defaults where not given)."""
     from flows.pipeline import Limits
@@ -117,15 +127,9 @@ def run(
         bool,
         typer.Option("--supersede", help="Replace an emitted run of the period: pay only positive deltas."),
     ] = False,
-    max_rows: Annotated[
-        int | None, typer.Option(min=1, help="Refuse inputs with more rows (default 5,000,000).")
-    ] = None,
-    max_nodes: Annotated[
-        int | None, typer.Option(min=1, help="Refuse a snapshot with more nodes (default 100,000).")
-    ] = None,
-    max_input_bytes: Annotated[
-        int | None, typer.Option(min=1, help="Refuse an input file larger than this (default 2 GiB).")
-    ] = None,
+    max_rows: MaxRows = None,
+    max_nodes: MaxNodes = None,
+    max_input_bytes: MaxInputBytes = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the output folder line (and errors).")
     ] = False,
@@ -259,15 +263,9 @@ def verify(
     inputs_dir: Annotated[
         Path | None, typer.Option(help="Where the manifest's relative input paths are (default: cwd, repo).")
     ] = None,
-    max_rows: Annotated[
-        int | None, typer.Option(min=1, help="Refuse inputs with more rows (default 5,000,000).")
-    ] = None,
-    max_nodes: Annotated[
-        int | None, typer.Option(min=1, help="Refuse a snapshot with more nodes (default 100,000).")
-    ] = None,
-    max_input_bytes: Annotated[
-        int | None, typer.Option(min=1, help="Refuse an input file larger than this (default 2 GiB).")
-    ] = None,
+    max_rows: MaxRows = None,
+    max_nodes: MaxNodes = None,
+    max_input_bytes: MaxInputBytes = None,
 ) -> None:
     """Recompute a period from its manifest and compare every output file byte for byte.
 

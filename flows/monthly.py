@@ -23,7 +23,7 @@ from payouts.engine import Result, compute
 from payouts.money import format_units, format_usd
 
 
-def _retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
+def retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     """Retry only fetches that failed transiently (timeouts, 5xx), never a user mistake."""
     try:
         state.result()
@@ -40,7 +40,7 @@ def _retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     retries=4,
     retry_delay_seconds=exponential_backoff(backoff_factor=1),
     retry_jitter_factor=0.2,
-    retry_condition_fn=_retry_transient,
+    retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
 )
 def fetch_task(

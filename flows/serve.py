@@ -27,6 +27,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.chain_config import ChainOptions
+from flows.monthly import retry_transient
 from payouts.errors import InputError
 from payouts.period import Period
 
@@ -347,25 +348,13 @@ def _run_name() -> str:
     return f"scheduled-payout-{period}"
 
 
-def _retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
-    from flows.sources import TransientFetchError
-
-    try:
-        state.result()
-    except TransientFetchError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(
     name="fetch-price",
     task_run_name="fetch-price-{period}",
     retries=4,
     retry_delay_seconds=[1, 2, 4, 8],
     retry_jitter_factor=0.2,
-    retry_condition_fn=_retry_transient,
+    retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
 )
 def fetch_price_task(url: str, period: str) -> str:
