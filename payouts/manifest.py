@@ -46,6 +46,8 @@ def totals_dict(t: Totals, decimals: int) -> dict[str, Any]:
         "total_cor": format_units(t.total_wei, decimals),
         "dust_wei": str(t.dust_wei),
         "zero_amount_recipients": t.zero_amount_recipients,
+        "held_operators": t.held_operators,
+        "held_usd": format_usd(t.held_usd),
     }
 
 
