@@ -9,7 +9,7 @@ engine path of `payouts run` (no Prefect) phase by phase on it, with the real pi
 * read      fetch both inputs (bytes) and parse them as tables of strings (flows.sources.read_table)
 * validate  flows.pipeline.prepare: file-level checks, Pandera row checks, typing (schemas.inputs)
 * compute   the ledger's prior eligibility (with_ledger) and payouts.engine.compute
-* render    flows.pipeline.render_outputs minus batch building: the five CSVs, their output
+* render    flows.pipeline.render_outputs minus batch building: the auditor CSVs, their output
             Pandera validation, the manifest
 * batches   Safe Transaction Builder files, checksums, MultiSend data, safeTxHashes (chain id
             42161, illustrative Safe and token, a Safe nonce), CSV Airdrop files, signing sheet
