@@ -207,7 +207,7 @@ def run(
         limits=_limits(max_rows, max_nodes, max_input_bytes),
     )
     pipeline.parse_request(req)  # argument mistakes fail here, before Prefect starts
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.monthly import monthly_payout
 
@@ -218,7 +218,11 @@ def run(
     from flows.sources import TransientFetchError
 
     try:
-        with _phase_lines(req, enabled=not (quiet or json_out)):
+        # One run, not a service: no flow-run heartbeats (about 1 s less per run, measured).
+        with (
+            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+            _phase_lines(req, enabled=not (quiet or json_out)),
+        ):
             emission, result, prepared = monthly_payout(period, req)
     except TransientFetchError as exc:  # still failing after the fetch task's retries
         typer.echo(

@@ -305,7 +305,9 @@ def prepare(
             column="--history",
             fix="pass node_rewards.csv files of earlier months only",
         )
-    seen = set(parsed_metrics.rows["node_address"]) | set(parsed_metrics.held["node_address"].dropna())
+    seen = set(parsed_metrics.rows["node_address"].unique()) | set(
+        parsed_metrics.held["node_address"].dropna()
+    )
     prior = {
         n: p for n, p in prior_eligibility(period, first_eligible or {}, history_nodes).items() if n in seen
     }
@@ -348,7 +350,7 @@ def with_ledger(
     before the ledger is opened, so a bad file never touches the ledger.
     """
     period = prep.inputs.period
-    seen = set(prep.metrics.rows["node_address"]) | set(prep.metrics.held["node_address"].dropna())
+    seen = set(prep.metrics.rows["node_address"].unique()) | set(prep.metrics.held["node_address"].dropna())
     prior = {
         n: p for n, p in prior_eligibility(period, first_eligible, prep.history_nodes).items() if n in seen
     }

@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,9 @@ class Source:
     name: str  # as given: a path or a URL
     data: bytes
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """SHA-256 of the bytes, computed once (a 500 MB snapshot is hashed in ~1 s)."""
         return hashlib.sha256(self.data).hexdigest()
 
     @property
