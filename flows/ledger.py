@@ -566,6 +566,19 @@ class Ledger:
                 f"cannot create the ledger's directory {path.parent}: {exc.strerror or exc}",
                 fix="pass --ledger PATH in a writable directory",
             ) from None
+        # Switching a new file to WAL can report "locked" at once, without waiting on the busy
+        # handler, when another process is creating the same ledger: retry until the timeout.
+        deadline = time.monotonic() + busy_timeout_ms / 1000
+        while True:
+            try:
+                return cls._open_once(path, busy_timeout_ms, clock)
+            except LedgerBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    @classmethod
+    def _open_once(cls, path: Path, busy_timeout_ms: int, clock: Callable[[], str]) -> Ledger:
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
         except sqlite3.Error as exc:
