@@ -26,6 +26,7 @@ from flows.ledger import (
     run_key,
 )
 from flows.sources import Source
+from payouts.deltas import assign_batches
 from payouts.engine import Result
 from payouts.errors import InputError
 from payouts.manifest import sha256_hex
@@ -191,9 +192,7 @@ def _transfer_records(
 ) -> list[TransferRecord]:
     """One record per transfer this run pays, naming the batch file that carries it."""
     records = []
-    ordered = sorted(plan.pay.items(), key=lambda kv: kv[0].lower())
-    for i, (address, wei) in enumerate(ordered):
-        batch = i // batch_size + 1
+    for batch, address, wei in assign_batches(plan.pay, batch_size):  # the batches' own rule
         name = f"batches/batch-{batch:03d}.json"
         if name not in files:  # no chain configured: the transfer is recorded against transfers.csv
             name = pipeline.TRANSFERS

@@ -275,13 +275,12 @@ def prepare(
     metrics: Source,
     operators: Source,
     history: Sequence[Source],
-    first_eligible: Mapping[str, str] | None = None,
     limits: Limits | None = None,
 ) -> Prepared:
     """Validate both inputs (file faults raise, row faults become findings) into engine Inputs.
 
-    `first_eligible` is the ledger's node -> first eligible period; with the --history files it
-    decides which nodes are not new this period.
+    Every node counts as new here; `with_ledger` then applies the ledger's and the --history
+    files' first-eligible periods.
     """
     lim = limits or Limits()
     parsed_metrics = parse_metrics(
@@ -305,26 +304,17 @@ def prepare(
             column="--history",
             fix="pass node_rewards.csv files of earlier months only",
         )
-    seen = set(parsed_metrics.rows["node_address"].unique()) | set(
-        parsed_metrics.held["node_address"].dropna()
-    )
-    prior = {
-        n: p for n, p in prior_eligibility(period, first_eligible or {}, history_nodes).items() if n in seen
-    }
-    previously = frozenset(prior)
     inputs = Inputs(
         period=period,
         rows=parsed_metrics.rows,
         held=parsed_metrics.held,
         registry=parsed_registry.operators,
         held_operators=parsed_registry.held_operators,
-        previously_eligible=previously,
+        previously_eligible=frozenset(),
         price_usd=price,
         policy=policy,
     )
-    return Prepared(
-        inputs, parsed_metrics, parsed_registry, hist_rows, history_nodes, dict(sorted(prior.items()))
-    )
+    return Prepared(inputs, parsed_metrics, parsed_registry, hist_rows, history_nodes, {})
 
 
 def blocked_payouts(chain: ChainConfig | None) -> dict[str, str]:
@@ -545,12 +535,8 @@ def recompute(
     validated = prepare(
         params.policy, params.period, params.price, metrics, operators, history, limits=req.limits
     )
-    prep = with_ledger(validated, {}, previous_payouts, params.chain)
-    prep = replace(
-        prep,
-        inputs=replace(prep.inputs, previously_eligible=frozenset(prior)),
-        prior=dict(sorted(prior.items())),
-    )
+    # the recorded prior eligibility stands in for the ledger (it already includes --history)
+    prep = with_ledger(validated, prior, previous_payouts, params.chain)
     result = compute(prep.inputs)
     return render_outputs(
         prep,

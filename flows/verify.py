@@ -201,22 +201,16 @@ def diff_file(name: str, expected: bytes, found: bytes | None) -> list[Differenc
     return diffs or [Difference(name, "-", "(bytes)", sha256_hex(expected), sha256_hex(found))]
 
 
-def _prior(folder: Path) -> dict[str, str]:
-    """The recorded prior eligibility (the ledger's input to the new-node rule)."""
-    path = folder / pipeline.PRIOR_ELIGIBILITY
+def _recorded_pairs(path: Path, key: str, value: str) -> dict[str, str]:
+    """A two-column ledger input the run recorded beside its outputs ({} when absent).
+
+    prior_eligibility.csv (the new-node rule) and previous_payout_addresses.csv (the
+    changed-address flag) stand in for the ledger when verify recomputes without it.
+    """
     if not path.is_file():
         return {}
     rows = csv.DictReader(io.StringIO(path.read_text("utf-8")))
-    return {r["node_address"]: r["first_eligible_period"] for r in rows}
-
-
-def _previous_payouts(folder: Path) -> dict[str, str]:
-    """The recorded last paid payout addresses (the ledger's input to the changed-address flag)."""
-    path = folder / pipeline.PREVIOUS_PAYOUTS
-    if not path.is_file():
-        return {}
-    rows = csv.DictReader(io.StringIO(path.read_text("utf-8")))
-    return {r["operator_address"]: r["payout_address"] for r in rows}
+    return {r[key]: r[value] for r in rows}
 
 
 def verify_period(
@@ -235,9 +229,9 @@ def verify_period(
             f"{folder} is a top-up run (run {run.get('seq')}): verify recomputes full runs only",
             fix="verify the period's first run folder; top-up amounts are checked by the ledger",
         )
-    prior = _prior(folder)
+    prior = _recorded_pairs(folder / pipeline.PRIOR_ELIGIBILITY, "node_address", "first_eligible_period")
     other = int((manifest.get("emission") or {}).get("other_periods_wei") or 0)
-    previous = _previous_payouts(folder)
+    previous = _recorded_pairs(folder / pipeline.PREVIOUS_PAYOUTS, "operator_address", "payout_address")
     expected = pipeline.recompute(req, prior, other, previous).files
     found = {
         p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
