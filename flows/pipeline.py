@@ -116,6 +116,8 @@ class Prepared:
     history_nodes: dict[str, frozenset[str]]  # --history import: earlier period -> nodes eligible then
     prior: dict[str, str]  # node seen this period -> first period it was eligible (before this one)
     previous_payouts: dict[str, str] = field(default_factory=dict)  # operator -> last paid payout address
+    #: the inputs validated here, without their bytes (role, name, SHA-256): metrics, operators, history
+    sources: tuple[Source, ...] = ()
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -227,29 +229,47 @@ def read_history(
 
     Returns period -> nodes eligible in it, and (source name, rows) per file.
     """
+    return _read_history(list(sources), limits or Limits())
+
+
+def _read_history(
+    pending: list[Source], lim: Limits
+) -> tuple[dict[str, frozenset[str]], tuple[tuple[str, int], ...]]:
+    """read_history over a list it takes over: each entry is released once its table is read."""
     by_period: dict[str, set[str]] = {}
     counts = []
-    for src in sources:
-        lim = limits or Limits()
-        frame = read_table(src, max_rows=lim.max_rows, max_bytes=lim.max_bytes)
+    for i in range(len(pending)):
+        name = pending[i].name
+        frame = _table(pending, i, lim)
         for col in ("period", "node_address", "eligible"):
             if col not in frame.columns:
                 raise InputError(
                     f"history file has no '{col}' column",
-                    file=src.name,
+                    file=name,
                     row=1,
                     fix="pass an earlier month's node_rewards.csv",
                 )
         eligible = frame[frame["eligible"].str.lower() == "true"]
         for period_text, nodes in eligible.groupby("period")["node_address"]:
             Period.parse(str(period_text))
-            by_period.setdefault(str(period_text), set()).update(nodes)
-        counts.append((src.name, len(frame)))
+            by_period.setdefault(str(period_text), set()).update(nodes.unique())
+        counts.append((name, len(frame)))
     out: dict[str, frozenset[str]] = {}
     for period_text, nodes in sorted(by_period.items()):
         fixed, _ = check_address_series(pd.Series(sorted(nodes), dtype="string"))
         out[period_text] = frozenset(str(x) for x in fixed.dropna())
     return out, tuple(counts)
+
+
+def _table(pending: list[Source], i: int, lim: Limits) -> pd.DataFrame:
+    """Read `pending[i]`'s table, then replace the entry by its copy without bytes.
+
+    When nothing else holds the source, its bytes (500 MB for a 100k-node month) are freed here,
+    before validation builds its own copies of the table.
+    """
+    frame = read_table(pending[i], max_rows=lim.max_rows, max_bytes=lim.max_bytes)
+    pending[i] = pending[i].without_data()
+    return frame
 
 
 def prior_eligibility(
@@ -280,23 +300,53 @@ def prepare(
     """Validate both inputs (file faults raise, row faults become findings) into engine Inputs.
 
     Every node counts as new here; `with_ledger` then applies the ledger's and the --history
-    files' first-eligible periods.
+    files' first-eligible periods. The result's `sources` are the inputs without their bytes.
+    The caller's own references keep the bytes alive: `load_and_prepare` (or `prepare_sources`
+    with a list the caller does not otherwise hold) frees them as soon as each table is read.
+    """
+    return prepare_sources(policy, period, price, [metrics, operators, *history], limits)
+
+
+def load_and_prepare(req: RunRequest, params: Params) -> Prepared:
+    """Fetch every input, then validate as `prepare` does, freeing each input's bytes once read.
+
+    Fetching all inputs first keeps today's order of errors (a missing file before a bad one).
+    """
+    return prepare_sources(params.policy, params.period, params.price, _source_list(req), req.limits)
+
+
+def _source_list(req: RunRequest) -> list[Source]:
+    metrics, operators, history = load_sources(req)
+    return [metrics, operators, *history]
+
+
+def prepare_sources(
+    policy: Policy, period: Period, price: Decimal, pending: list[Source], limits: Limits | None = None
+) -> Prepared:
+    """`prepare` over the list [metrics, operators, *history], which it takes over.
+
+    Each entry is replaced by its `without_data()` copy as soon as its table is read (see `_table`);
+    when the caller holds no other reference to a source, its bytes are freed before validation.
+    On return the list holds the released sources, also given as the result's `sources`.
     """
     lim = limits or Limits()
     parsed_metrics = parse_metrics(
-        read_table(metrics, max_rows=lim.max_rows, max_bytes=lim.max_bytes),
-        metrics.name,
+        _table(pending, 0, lim),
+        pending[0].name,
         period,
         max_rows=lim.max_rows,
         max_nodes=lim.max_nodes,
     )
     parsed_registry = parse_registry(
-        read_table(operators, max_rows=lim.max_rows, max_bytes=lim.max_bytes),
-        operators.name,
+        _table(pending, 1, lim),
+        pending[1].name,
         policy.roles,
         max_rows=lim.max_rows,
     )
-    history_nodes, hist_rows = read_history(history, lim)
+    history = pending[2:]
+    del pending[2:]  # the history files' only references are now in `history`
+    history_nodes, hist_rows = _read_history(history, lim)
+    pending += history
     late = sorted(p for p in history_nodes if p >= str(period))
     if late:
         raise InputError(
@@ -314,7 +364,9 @@ def prepare(
         price_usd=price,
         policy=policy,
     )
-    return Prepared(inputs, parsed_metrics, parsed_registry, hist_rows, history_nodes, {})
+    return Prepared(
+        inputs, parsed_metrics, parsed_registry, hist_rows, history_nodes, {}, sources=tuple(pending)
+    )
 
 
 def blocked_payouts(chain: ChainConfig | None) -> dict[str, str]:
@@ -507,10 +559,7 @@ def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
     from flows.ledger import Ledger
 
     params = parse_request(req)
-    metrics, operators, history = load_sources(req)
-    validated = prepare(
-        params.policy, params.period, params.price, metrics, operators, history, limits=req.limits
-    )
+    validated = load_and_prepare(req, params)  # the input bytes are freed once parsed
     with Ledger.open(req.ledger_path) as ledger, ledger.period_lock(str(params.period)):
         prep = with_ledger(
             validated,
@@ -519,7 +568,7 @@ def run_without_prefect(req: RunRequest) -> tuple[Path, Result, Prepared]:
             params.chain,
         )
         result = compute(prep.inputs)
-        emission = emit_period(req, params, prep, result, (metrics, operators, *history), ledger)
+        emission = emit_period(req, params, prep, result, prep.sources, ledger)
     return emission.folder, result, prep
 
 
@@ -531,10 +580,7 @@ def recompute(
 ) -> Outputs:
     """Recompute a full run's files without a ledger, given its recorded prior eligibility (verify)."""
     params = parse_request(req)
-    metrics, operators, history = load_sources(req)
-    validated = prepare(
-        params.policy, params.period, params.price, metrics, operators, history, limits=req.limits
-    )
+    validated = load_and_prepare(req, params)
     # the recorded prior eligibility stands in for the ledger (it already includes --history)
     prep = with_ledger(validated, prior, previous_payouts, params.chain)
     result = compute(prep.inputs)
@@ -543,7 +589,7 @@ def recompute(
         result,
         policy_source=params.policy_source,
         price_source=req.price_source,
-        sources=(metrics, operators, *history),
+        sources=prep.sources,
         chain=params.chain,
         run=RunInfo(other_periods_wei=other_periods_wei),
     )
