@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -97,49 +98,160 @@ _DECIMAL_RE = r"[0-9]{1,30}(\.[0-9]{1,18})?"
 _DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 #: A float column's plain notation; the '-' is accepted here so a negative is reported as "range".
 _FLOAT_RE = r"-?[0-9]{1,15}(\.[0-9]{1,30})?"
+_DATE_FULL = re.compile(_DATE_RE)
 
 
 # ---------------------------------------------------------------------------------------------
-# Vectorized checks on string columns. Each returns True where the value passes. A value that
-# is not a number passes the range checks, so it is reported once (as "number"), not twice.
+# Each column is parsed ONCE (`Columns`): which values have the plain notation, and their values.
+# The Pandera checks below read those results, and so does the typing of the valid rows, so a
+# 3M-row month is regex-matched and cast once per column, not once per check. The checks are
+# still complete without a `Columns` (they parse the Series they are given): same results.
 
 
-def _plain(s: pd.Series, pattern: str) -> pd.Series:
-    return s.str.fullmatch(pattern).fillna(False).astype(bool)
+def _arrow(s: pd.Series) -> pa_arrow.ChunkedArray | pa_arrow.Array:
+    """The column as an Arrow string array (zero-copy for pandas' Arrow-backed strings);
+    a value that is not a str (or NA) becomes null, which no pattern matches."""
+    arr = s.array
+    if isinstance(s.dtype, pd.StringDtype) and hasattr(arr, "__arrow_array__"):
+        return arr.__arrow_array__()
+    values = s.map(lambda v: v if isinstance(v, str) else None).astype(object)
+    return pa_arrow.array(values, type=pa_arrow.large_string(), from_pandas=True)
 
 
-def _cast(s: pd.Series, pattern: str) -> pd.Series:
-    """float64 value of the values matching `pattern` (plain notation), NaN for every other value.
-
-    pyarrow's cast (correctly rounded, ~8x faster than pd.to_numeric on strings) sees only values
-    the ASCII pattern accepted, so it never decides what a number is.
-    """
-    masked = pa_arrow.array(s.where(_plain(s, pattern)), type=pa_arrow.string(), from_pandas=True)
-    values = pa_compute.cast(masked, pa_arrow.float64()).to_numpy(zero_copy_only=False)
-    return pd.Series(values, index=s.index, dtype="float64")
+def _np_bool(arr: pa_arrow.ChunkedArray | pa_arrow.Array) -> np.ndarray:
+    return np.asarray(pa_compute.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _as_float(s: pd.Series) -> pd.Series:
-    """The value of plain-notation numbers; NaN for anything else (" 0.5", "1e3", "inf", "+1")."""
-    return _cast(s, _FLOAT_RE)
+def _match_arrow(arr: pa_arrow.ChunkedArray | pa_arrow.Array, pattern: str) -> np.ndarray:
+    """Where the whole value matches `pattern` (RE2; ASCII-only patterns, so as Python's re)."""
+    if pattern == _INT_RE:  # [0-9]{1,18} without a regex: non-empty, ASCII digits only, <= 18 long
+        ok = pa_compute.and_(
+            pa_compute.ascii_is_decimal(arr), pa_compute.less_equal(pa_compute.utf8_length(arr), 18)
+        )
+        return _np_bool(ok)
+    return _np_bool(pa_compute.match_substring_regex(arr, f"^(?:{pattern})$"))
 
 
-def _is_number(s: pd.Series) -> pd.Series:
-    v = _as_float(s)
-    return pd.Series(np.isfinite(v.to_numpy()), index=s.index)
+def _values(arr: pa_arrow.ChunkedArray | pa_arrow.Array, ok: np.ndarray, to: pa_arrow.DataType) -> np.ndarray:
+    """Arrow's cast of the values where `ok` (correctly rounded for floats); elsewhere NaN for
+    floats and 0 for integers (filled in Arrow: an int64 never passes through float64)."""
+    if not ok.all():
+        arr = pa_compute.if_else(pa_arrow.array(ok), arr, pa_arrow.scalar(None, arr.type))
+    out = pa_compute.cast(arr, to)
+    if pa_arrow.types.is_integer(to):
+        out = pa_compute.fill_null(out, 0)
+    return out.to_numpy(zero_copy_only=False)
 
 
-def _range(lo: float, hi: float | None, lo_open: bool = False) -> pa.Check:
+@dataclass(frozen=True)
+class Parsed:
+    """One column parsed: `ok` where the value has the column's plain notation, and `value`:
+    float64 (NaN where not ok) for decimal columns, int64 (0 where not ok) for integer columns."""
+
+    ok: np.ndarray
+    value: np.ndarray
+
+
+class Columns:
+    """Per-column parse results of one frame, computed on first use and kept (see above)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._cache: dict[tuple[str, str], object] = {}
+
+    def prefetch(self, jobs: list[Callable[[], object]]) -> None:
+        """Run parse jobs (of distinct columns) on Arrow's CPU count of threads: the kernels
+        release the GIL, so the columns are parsed side by side. Results land in the cache."""
+        workers = max(1, min(len(jobs), pa_arrow.cpu_count()))
+        if workers == 1:
+            for job in jobs:
+                job()
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(job) for job in jobs]:
+                future.result()
+
+    def owns(self, s: pd.Series) -> bool:
+        """True when `s` is a column of this frame as given (same rows, same index)."""
+        index = self.frame.index
+        return (
+            s.name in self.frame.columns
+            and len(s) == len(index)
+            and (s.index is index or s.index.equals(index))
+        )
+
+    def _memo(self, key: tuple[str, str], make: Callable[[], object]) -> object:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def arrow(self, name: str) -> pa_arrow.ChunkedArray | pa_arrow.Array:
+        return self._memo((name, "arrow"), lambda: _arrow(self.frame[name]))  # type: ignore[return-value]
+
+    def match(self, name: str, pattern: str) -> np.ndarray:
+        return self._memo((name, pattern), lambda: _match_arrow(self.arrow(name), pattern))  # type: ignore[return-value]
+
+    def float(self, name: str) -> Parsed:
+        def make() -> Parsed:
+            ok = self.match(name, _FLOAT_RE)
+            return Parsed(ok, _values(self.arrow(name), ok, pa_arrow.float64()).astype("float64"))
+
+        return self._memo((name, "float"), make)  # type: ignore[return-value]
+
+    def int(self, name: str) -> Parsed:
+        def make() -> Parsed:
+            ok = self.match(name, _INT_RE)
+            return Parsed(ok, _values(self.arrow(name), ok, pa_arrow.int64()).astype(np.int64))
+
+        return self._memo((name, "int"), make)  # type: ignore[return-value]
+
+    def is_empty(self, name: str) -> np.ndarray:
+        return self._memo((name, "empty"), lambda: _np_bool(pa_compute.equal(self.arrow(name), "")))  # type: ignore[return-value]
+
+    def factorized(self, name: str) -> tuple[np.ndarray, pd.Index]:
+        """pd.factorize of the column (codes, -1 for NA; uniques in order of appearance)."""
+        return self._memo((name, "factorize"), lambda: pd.factorize(self.frame[name], use_na_sentinel=True))  # type: ignore[return-value]
+
+    def dates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(shaped: YYYY-MM-DD form, datetime64 per row: NaT unless a real date of that form),
+        each distinct value parsed once."""
+
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            codes, uniques = self.factorized("date")
+            u = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+            shaped_u = np.array([isinstance(v, str) and bool(_DATE_FULL.fullmatch(v)) for v in u], dtype=bool)
+            parsed_u = pd.to_datetime(u.where(shaped_u), format="%Y-%m-%d", errors="coerce").to_numpy()
+            shaped = np.append(shaped_u, False)[codes]
+            parsed = np.append(parsed_u, np.datetime64("NaT", "us").astype(parsed_u.dtype))[codes]
+            return shaped, parsed
+
+        return self._memo(("date", "dates"), make)  # type: ignore[return-value]
+
+
+def _cols(cols: Columns | None, s: pd.Series) -> Columns:
+    if cols is not None and cols.owns(s):
+        return cols
+    return Columns(s.to_frame(name=s.name if s.name is not None else "value"))
+
+
+def _series(values: np.ndarray, s: pd.Series) -> pd.Series:
+    return pd.Series(values, index=s.index, dtype=bool)
+
+
+def _range(cols: Columns | None, lo: float, hi: float | None, lo_open: bool = False) -> pa.Check:
+    """lo <= value <= hi (or lo < value) for plain-notation numbers; any other value passes
+    (it is reported once, as "number"). "-0" is negative: refused when lo >= 0."""
+
     def fn(s: pd.Series) -> pd.Series:
-        v = _as_float(s).to_numpy()
-        ok = np.ones(len(v), dtype=bool)
+        p = _cols(cols, s).float(str(s.name))
+        v = p.value
         with np.errstate(invalid="ignore"):
-            ok &= (v > lo) if lo_open else (v >= lo)
+            ok = (v > lo) if lo_open else (v >= lo)
             if hi is not None:
                 ok &= v <= hi
         if lo >= 0:  # "-0" and "-0.0" are negative zero: refused like any negative
-            ok &= ~s.str.startswith("-").fillna(False).to_numpy(dtype=bool)
-        return pd.Series(ok | ~np.isfinite(v), index=s.index)
+            ok &= ~np.signbit(v)
+        return _series(ok | ~p.ok, s)
 
     left = "(" if lo_open else "["
     right = "]" if hi is not None else ")"
@@ -147,118 +259,147 @@ def _range(lo: float, hi: float | None, lo_open: bool = False) -> pa.Check:
     return pa.Check(fn, name=name)
 
 
-def _number_check(*, optional: bool = False) -> pa.Check:
+def _number_check(cols: Columns | None, *, optional: bool = False) -> pa.Check:
     def fn(s: pd.Series) -> pd.Series:
-        ok = _is_number(s)
-        return ok | (s == "") if optional else ok
+        c = _cols(cols, s)
+        ok = c.float(str(s.name)).ok
+        return _series(ok | c.is_empty(str(s.name)) if optional else ok, s)
 
     return pa.Check(fn, name="number_or_empty" if optional else "number")
 
 
-def _regex_check(pattern: str, name: str) -> pa.Check:
-    return pa.Check(lambda s: _plain(s, pattern), name=name)
+def _regex_check(cols: Columns | None, pattern: str, name: str) -> pa.Check:
+    return pa.Check(lambda s: _series(_cols(cols, s).match(str(s.name), pattern), s), name=name)
 
 
-def _int_range(lo: int, hi: int) -> pa.Check:
+def _int_range(cols: Columns | None, lo: int, hi: int | None) -> pa.Check:
     """lo <= value <= hi for integers (non-integers pass: reported once, as "integer")."""
 
     def fn(s: pd.Series) -> pd.Series:
-        v = _cast(s, _INT_RE)
-        return ((v >= lo) & (v <= hi)) | v.isna()
+        p = _cols(cols, s).int(str(s.name))
+        ok = p.value >= lo
+        if hi is not None:
+            ok &= p.value <= hi
+        return _series(ok | ~p.ok, s)
 
-    return pa.Check(fn, name=f"range[{lo},1e{len(str(hi)) - 1}]")
+    name = f"range[{lo},inf)" if hi is None else f"range[{lo},1e{len(str(hi)) - 1}]"
+    return pa.Check(fn, name=name)
 
 
-def _address_checks(problems: pd.Series | None = None) -> list[pa.Check]:
-    """Format and EIP-55 checks; `problems` (check_address_series' codes, computed once by the
-    caller for the same frame) saves hashing every distinct address twice more."""
+def _address_checks(flags: tuple[np.ndarray, np.ndarray] | None = None) -> list[pa.Check]:
+    """Format and EIP-55 checks. `flags`: (bad format, bad checksum) per row of the frame being
+    validated, computed by the caller once per distinct address (see `parse_metrics`)."""
 
-    def codes(s: pd.Series) -> pd.Series:
-        return check_address_series(s)[1] if problems is None else problems.reindex(s.index)
+    def bad(s: pd.Series, which: int) -> np.ndarray:
+        if flags is not None and len(flags[which]) == len(s):
+            return flags[which]
+        code = BAD_FORMAT if which == 0 else BAD_CHECKSUM
+        return (check_address_series(s)[1] == code).to_numpy(dtype=bool)
 
     return [
-        pa.Check(lambda s: codes(s) != BAD_FORMAT, name=BAD_FORMAT),
-        pa.Check(lambda s: codes(s) != BAD_CHECKSUM, name=BAD_CHECKSUM),
+        pa.Check(lambda s: _series(~bad(s, 0), s), name=BAD_FORMAT),
+        pa.Check(lambda s: _series(~bad(s, 1), s), name=BAD_CHECKSUM),
     ]
 
 
-def _valid_date(s: pd.Series) -> pd.Series:
-    """A real calendar date (a value not in YYYY-MM-DD form passes: reported as date_format)."""
-    shaped = _plain(s, _DATE_RE)
-    return pd.to_datetime(s.where(shaped), format="%Y-%m-%d", errors="coerce").notna() | ~shaped
+def _date_checks(cols: Columns | None) -> list[pa.Check]:
+    """YYYY-MM-DD form, and a real calendar date (a value not in that form passes the second:
+    it is reported once, as date_format)."""
+
+    def dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        c = cols if cols is not None and cols.owns(s) and s.name == "date" else Columns(s.to_frame("date"))
+        return c.dates()
+
+    def shaped(s: pd.Series) -> pd.Series:
+        return _series(dates(s)[0], s)
+
+    def valid(s: pd.Series) -> pd.Series:
+        form, parsed = dates(s)
+        return _series(~np.isnat(parsed) | ~form, s)
+
+    return [pa.Check(shaped, name="date_format"), pa.Check(valid, name="date_valid")]
 
 
-def _le(small: str, big: str) -> pa.Check:
+def _le(cols: Columns | None, small: str, big: str) -> pa.Check:
     def fn(df: pd.DataFrame) -> pd.Series:
-        a = _cast(df[small], _INT_RE)
-        b = _cast(df[big], _INT_RE)
-        return (a <= b) | a.isna() | b.isna()
+        c = cols if cols is not None and cols.owns(df[small]) else Columns(df)
+        a, b = c.int(small), c.int(big)
+        return pd.Series((a.value <= b.value) | ~a.ok | ~b.ok, index=df.index)
 
     return pa.Check(fn, name=f"{small}<={big}")
 
 
-def _unique_date_node(df: pd.DataFrame) -> pd.Series:
-    key = df["date"] + "|" + df["node_address"].str.lower()
-    return ~key.duplicated(keep=False)
+def _unique_date_node(cols: Columns | None) -> pa.Check:
+    """No two rows for the same (date, node), the node compared without case."""
+
+    def fn(df: pd.DataFrame) -> pd.Series:
+        c = cols if cols is not None and cols.owns(df["date"]) else Columns(df)
+        dcodes, dates = c.factorized("date")
+        ncodes, nodes = c.factorized("node_address")
+        # lowercase each distinct node once, then give equal lowercase forms one code
+        lcodes, lowers = pd.factorize(pd.Series(nodes, dtype=df["node_address"].dtype).str.lower())
+        node = np.append(lcodes, len(lowers))[ncodes]  # NA: a code of its own
+        date = np.where(dcodes < 0, len(dates), dcodes).astype(np.int64)
+        key = date * (len(lowers) + 1) + node
+        return pd.Series(~pd.Series(key).duplicated(keep=False).to_numpy(), index=df.index)
+
+    return pa.Check(fn, name="duplicate_date_node")
 
 
 def _str_col(checks: list[pa.Check]) -> pa.Column:
     return pa.Column(pa.String, checks=checks, nullable=False, coerce=False)
 
 
-def metrics_schema(addresses: Mapping[str, pd.Series] | None = None) -> pa.DataFrameSchema:
+def metrics_schema(
+    addresses: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None, columns: Columns | None = None
+) -> pa.DataFrameSchema:
     """Pandera model of the metrics snapshot (spec 1.1), over string columns.
 
-    `addresses`: optional column -> `check_address_series` problem codes of the frame to validate.
+    `addresses`: optional column -> (bad format, bad checksum) flags per row of the frame to validate;
+    `columns`: optional `Columns` of that frame (each column parsed once for all checks).
     """
     addresses = addresses or {}
+    c = columns
     cols: dict[str, pa.Column] = {
-        "date": _str_col(
-            [
-                _regex_check(_DATE_RE, "date_format"),
-                pa.Check(_valid_date, name="date_valid"),
-            ]
-        ),
+        "date": _str_col(_date_checks(c)),
         "node_address": _str_col(_address_checks(addresses.get("node_address"))),
         "operator_address": _str_col(_address_checks(addresses.get("operator_address"))),
-        "uptime_ratio": _str_col([_number_check(), _range(0, 1)]),
-        "response_rate": _str_col([_number_check(), _range(0, 1)]),
-        "throughput_tph": _str_col([_number_check(), _range(0, MAX_THROUGHPUT)]),
-        "ping_ms": _str_col([_number_check(optional=True), _range(0, None, lo_open=True)]),
-        "global_ping_ms": _str_col([_number_check(optional=True), _range(0, None, lo_open=True)]),
-        "stake_pool": _str_col(
-            [
-                _regex_check(_INT_RE, "integer"),
-                pa.Check(
-                    lambda s: _cast(s, _INT_RE).fillna(1) >= 1,
-                    name="range[1,inf)",
-                ),
-            ]
-        ),
-        "stake_cor": _str_col([_regex_check(_DECIMAL_RE, "plain_decimal")]),
+        "uptime_ratio": _str_col([_number_check(c), _range(c, 0, 1)]),
+        "response_rate": _str_col([_number_check(c), _range(c, 0, 1)]),
+        "throughput_tph": _str_col([_number_check(c), _range(c, 0, MAX_THROUGHPUT)]),
+        "ping_ms": _str_col([_number_check(c, optional=True), _range(c, 0, None, lo_open=True)]),
+        "global_ping_ms": _str_col([_number_check(c, optional=True), _range(c, 0, None, lo_open=True)]),
+        "stake_pool": _str_col([_regex_check(c, _INT_RE, "integer"), _int_range(c, 1, None)]),
+        "stake_cor": _str_col([_regex_check(c, _DECIMAL_RE, "plain_decimal")]),
     }
-    for c in (*SM_COLUMNS, "tasks_completed", "tasks_accurate"):
-        cols[c] = _str_col([_regex_check(_INT_RE, "integer"), _int_range(0, MAX_COUNT)])
-    checks = [_le(f"sm_{s}_ok", f"sm_{s}_total") for s in STATES]
-    checks.append(_le("tasks_accurate", "tasks_completed"))
-    checks.append(pa.Check(_unique_date_node, name="duplicate_date_node"))
+    for name in (*SM_COLUMNS, "tasks_completed", "tasks_accurate"):
+        cols[name] = _str_col([_regex_check(c, _INT_RE, "integer"), _int_range(c, 0, MAX_COUNT)])
+    checks = [_le(c, f"sm_{s}_ok", f"sm_{s}_total") for s in STATES]
+    checks.append(_le(c, "tasks_accurate", "tasks_completed"))
+    checks.append(_unique_date_node(c))
     return pa.DataFrameSchema(cols, checks=checks, strict=False, ordered=False, name="metrics")
 
 
-def registry_schema(roles: frozenset[str]) -> pa.DataFrameSchema:
-    """Pandera model of the operator registry (spec 1.2), over string columns."""
+def registry_schema(
+    roles: frozenset[str], addresses: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
+) -> pa.DataFrameSchema:
+    """Pandera model of the operator registry (spec 1.2), over string columns.
+
+    `addresses`: optional column -> (bad format, bad checksum) flags per row (see metrics_schema).
+    """
+    addresses = addresses or {}
 
     def roles_ok(s: pd.Series) -> pd.Series:
         parts = s.str.split(";")
         return parts.map(lambda xs: all(x.strip() in roles for x in xs if x.strip() != "")).astype(bool)
 
-    bool_check = _regex_check(r"(?i:true|false)", "boolean")
+    bool_check = _regex_check(None, r"(?i:true|false)", "boolean")
     return pa.DataFrameSchema(
         {
-            "operator_address": _str_col(_address_checks()),
+            "operator_address": _str_col(_address_checks(addresses.get("operator_address"))),
             "payout_address": _str_col(
                 [
-                    *_address_checks(),
+                    *_address_checks(addresses.get("payout_address")),
                     pa.Check(
                         lambda s: s.str.lower() != ZERO_ADDRESS,
                         name="not_zero_address",
@@ -268,7 +409,7 @@ def registry_schema(roles: frozenset[str]) -> pa.DataFrameSchema:
             "roles": _str_col([pa.Check(roles_ok, name="known_roles")]),
             "preapproved": _str_col([bool_check]),
             "disqualified": _str_col([bool_check]),
-            "bug_points": _str_col([_regex_check(_INT_RE, "integer")]),
+            "bug_points": _str_col([_regex_check(None, _INT_RE, "integer")]),
         },
         strict=False,
         name="operators",
@@ -498,16 +639,16 @@ def _validate(schema: pa.DataFrameSchema, raw: pd.DataFrame) -> pa.errors.Schema
     return None
 
 
-def _held_nodes(raw: pd.DataFrame, bad: np.ndarray, node_keys: pd.Series, source: str) -> pd.Series:
+def _held_nodes(
+    raw: pd.DataFrame, bad: np.ndarray, keys: pd.Series, known: set[str], source: str
+) -> pd.Series:
     """The node key each rejected row holds (a frozenset per row), or stop when a row names none.
 
     A readable address (see `address_key`) names its node. An unreadable one is matched to the
     nodes of the file one edit away; when there is none, nobody can tell which node the row is
     about, and paying that node on its other rows could pay it on incomplete data: file-level.
     """
-    known = set(node_keys.dropna())
     held = pd.Series([frozenset()] * int(bad.sum()), index=raw.index[bad], dtype=object)
-    keys = node_keys[bad]
     readable = keys.notna().to_numpy()
     held[readable] = [frozenset([k]) for k in keys[readable]]
     unreadable = raw.loc[bad, "node_address"][~readable]
@@ -540,6 +681,24 @@ def _held_nodes(raw: pd.DataFrame, bad: np.ndarray, node_keys: pd.Series, source
     return held
 
 
+def _distinct(cols: Columns, name: str) -> tuple[np.ndarray, list[object]]:
+    """(codes per row with NA as its own last code, the distinct values): factorized once."""
+    codes, uniques = cols.factorized(name)
+    values = list(np.asarray(uniques, dtype=object))
+    return np.where(codes < 0, len(values), codes), values
+
+
+def _problem_flags(problems: pd.Series, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bad format, bad checksum) per row, from the distinct values' problem codes (NA last)."""
+    p = np.array([*problems.astype(object), BAD_FORMAT], dtype=object)
+    return (p == BAD_FORMAT)[codes], (p == BAD_CHECKSUM)[codes]
+
+
+def _take_str(values: list[str | None], codes: np.ndarray) -> pd.Series:
+    """A "str" column of `values[code]` for each code (Arrow take: no per-row Python)."""
+    return pd.Series(pd.array(values, dtype="str").take(codes), dtype="str")
+
+
 def parse_metrics(
     raw: pd.DataFrame,
     source: str,
@@ -548,12 +707,28 @@ def parse_metrics(
     max_rows: int = DEFAULT_MAX_ROWS,
     max_nodes: int = DEFAULT_MAX_NODES,
 ) -> ParsedMetrics:
-    """Validate the metrics snapshot (strings, index = CSV line) and type its valid rows."""
+    """Validate the metrics snapshot (strings, index = CSV line) and type its valid rows.
+
+    Per-row work is vectorized: each column is parsed once (`Columns`), addresses are checked
+    and identified once per distinct value, and only rejected rows are looked at one by one.
+    """
     require_columns(raw, METRICS_COLUMNS, source)
     _check_size(len(raw), max_rows, source)
     raw = raw.loc[:, list(METRICS_COLUMNS)]
-    node_keys = _keys(raw["node_address"])
-    n_nodes = node_keys.fillna(raw["node_address"]).nunique()
+    cols = Columns(raw)
+    cols.prefetch(
+        [
+            lambda: cols.factorized("node_address"),
+            lambda: cols.factorized("operator_address"),
+            cols.dates,
+            lambda: (cols.factorized("stake_cor"), cols.match("stake_cor", _DECIMAL_RE)),
+            *[lambda c=c: cols.float(c) for c in FLOAT_COLUMNS],
+            *[lambda c=c: cols.int(c) for c in INT_COLUMNS],
+        ]
+    )
+    ncodes, nodes = _distinct(cols, "node_address")
+    node_keys = [address_key(v) for v in nodes]
+    n_nodes = len({k or v for k, v in zip(node_keys, nodes, strict=True) if isinstance(v, str)})
     if n_nodes > max_nodes:
         raise InputError(
             f"the snapshot names {n_nodes} distinct nodes, above the limit of {max_nodes}",
@@ -562,12 +737,13 @@ def parse_metrics(
             fix="check it is the right file, or raise the limit with --max-nodes",
         )
     # File-level: a (valid) date outside the period means the wrong file or the wrong --period.
-    dates = pd.to_datetime(
-        raw["date"].where(_plain(raw["date"], _DATE_RE)), format="%Y-%m-%d", errors="coerce"
-    )
-    outside = dates.notna() & ((dates < period.start_ts) | (dates > period.end_ts))
+    _, dates = cols.dates()
+    with np.errstate(invalid="ignore"):
+        outside = ~np.isnat(dates) & (
+            (dates < np.datetime64(period.start_ts)) | (dates > np.datetime64(period.end_ts))
+        )
     if outside.any():
-        line = int(raw.index[outside.to_numpy().nonzero()[0][0]])
+        line = int(raw.index[outside.nonzero()[0][0]])
         raise InputError(
             f"date {raw.at[line, 'date']} is outside the period {period} "
             f"({int(outside.sum())} row(s) outside)",
@@ -576,12 +752,21 @@ def parse_metrics(
             column="date",
             fix="pass the snapshot of this month only, or the right --period",
         )
-    fixed_nodes, node_problems = check_address_series(raw["node_address"])
-    fixed_ops, op_problems = check_address_series(raw["operator_address"])
-    schema = metrics_schema({"node_address": node_problems, "operator_address": op_problems})
-    err = _validate(schema, raw)
+    # Addresses: checked once per distinct value, then spread over the rows by their codes.
+    fixed_nodes, node_problems = check_address_series(pd.Series(nodes, dtype=object))
+    ocodes, ops = _distinct(cols, "operator_address")
+    fixed_ops, op_problems = check_address_series(pd.Series(ops, dtype=object))
+    flags = {
+        "node_address": _problem_flags(node_problems, ncodes),
+        "operator_address": _problem_flags(op_problems, ocodes),
+    }
+    err = _validate(metrics_schema(flags, cols), raw)
     bad = raw.index.isin(_failed_lines(err, source))
-    held_keys = _held_nodes(raw, bad, node_keys, source)
+    key_per_row = np.array([*node_keys, None], dtype=object)[ncodes[bad]]
+    held_keys = _held_nodes(
+        raw, bad, pd.Series(key_per_row, index=raw.index[bad], dtype=object),
+        {k for k in node_keys if k is not None}, source,
+    )  # fmt: skip
 
     # The node each finding names: the held node's EIP-55 address when there is exactly one.
     single = held_keys.map(lambda ks: next(iter(ks)) if len(ks) == 1 else None)
@@ -601,29 +786,47 @@ def parse_metrics(
     )
     held = held.drop_duplicates("node_address").reset_index(drop=True)
 
-    good = raw[~bad]
-    rows = _typed_metrics(good, fixed_nodes[~bad], fixed_ops[~bad], dates[~bad])
+    keep = np.flatnonzero(~bad)  # positions of the valid rows
+    rows = _typed_metrics(
+        raw,
+        cols,
+        keep,
+        _take_str([*fixed_nodes.astype(object).where(fixed_nodes.notna(), None), None], ncodes.take(keep)),
+        _take_str([*fixed_ops.astype(object).where(fixed_ops.notna(), None), None], ocodes.take(keep)),
+        dates.take(keep),
+    )
     return ParsedMetrics(rows=rows, held=held, findings=tuple(findings), row_count=len(raw))
 
 
-def _typed_metrics(good: pd.DataFrame, nodes: pd.Series, ops: pd.Series, dates: pd.Series) -> pd.DataFrame:
-    out = pd.DataFrame(index=good.index)
-    out["source_row"] = good.index.to_numpy(dtype="int64")
-    out["date"] = dates.to_numpy()
-    out["node_address"] = nodes.astype(str)
-    out["operator_address"] = ops.astype(str)
-    up = pd.to_numeric(good["uptime_ratio"]).to_numpy(dtype="float64")
-    out["uptime_nano"] = np.rint(up * UPTIME_SCALE).astype("int64")
-    resp = pd.to_numeric(good["response_rate"]).to_numpy(dtype="float64")
-    out["response_nano"] = np.rint(resp * UPTIME_SCALE).astype("int64")
-    tph = pd.to_numeric(good["throughput_tph"]).to_numpy(dtype="float64")
-    out["throughput_micro"] = np.rint(tph * THROUGHPUT_SCALE).astype("int64")
-    for c in ("ping_ms", "global_ping_ms"):
-        out[c] = pd.to_numeric(good[c].where(good[c] != ""), errors="coerce").astype("float64")
-    for c in INT_COLUMNS:  # validated [0-9]{1,18}: an exact int64 cast
-        out[c] = pa_compute.cast(pa_arrow.array(good[c], type=pa_arrow.string()), pa_arrow.int64()).to_numpy()
-    out["stake_cor"] = pd.Series([Decimal(v) for v in good["stake_cor"]], index=good.index, dtype=object)
-    return out.reset_index(drop=True)
+def _typed_metrics(
+    raw: pd.DataFrame, cols: Columns, keep: np.ndarray, nodes: pd.Series, ops: pd.Series, dates: np.ndarray
+) -> pd.DataFrame:
+    """The valid rows (`keep`, row positions), typed from the columns' parse results."""
+
+    def scaled(name: str, scale: int) -> np.ndarray:
+        return np.rint(cols.float(name).value.take(keep) * scale).astype("int64")
+
+    data: dict[str, object] = {
+        "source_row": raw.index.to_numpy(dtype="int64").take(keep),
+        "date": dates,
+        "node_address": nodes,
+        "operator_address": ops,
+        "uptime_nano": scaled("uptime_ratio", UPTIME_SCALE),
+        "response_nano": scaled("response_rate", UPTIME_SCALE),
+        "throughput_micro": scaled("throughput_tph", THROUGHPUT_SCALE),
+    }
+    for c in ("ping_ms", "global_ping_ms"):  # "" (no measurement) is NaN
+        data[c] = cols.float(c).value.take(keep)
+    for c in INT_COLUMNS:  # validated [0-9]{1,18}: an exact int64
+        data[c] = cols.int(c).value.take(keep)
+    # stake_cor: one Decimal per distinct value used by a valid row, never through float
+    scodes, stakes = _distinct(cols, "stake_cor")
+    kept = scodes.take(keep)
+    used = np.flatnonzero(np.bincount(kept, minlength=len(stakes) + 1))
+    decimals = np.empty(len(stakes) + 1, dtype=object)
+    decimals[used] = [Decimal(stakes[i]) for i in used.tolist()]
+    data["stake_cor"] = decimals.take(kept)
+    return pd.DataFrame(data, copy=False)
 
 
 def parse_registry(
@@ -647,7 +850,12 @@ def parse_registry(
             column="operator_address",
             fix="keep exactly one registry row per operator",
         )
-    err = _validate(registry_schema(roles), raw)
+    checked = {c: check_address_series(raw[c]) for c in ("operator_address", "payout_address")}
+    flags = {
+        c: ((p == BAD_FORMAT).to_numpy(dtype=bool), (p == BAD_CHECKSUM).to_numpy(dtype=bool))
+        for c, (_, p) in checked.items()
+    }
+    err = _validate(registry_schema(roles, flags), raw)
     bad = raw.index.isin(_failed_lines(err, source))
     shown = _checksummed(op_keys[bad]).astype(object)
     shown = shown.where(shown.notna(), raw.loc[bad, "operator_address"].map(echo))
@@ -656,8 +864,8 @@ def parse_registry(
         raise _all_rejected(findings, source)
     held_ops = frozenset(str(x) for x in _checksummed(op_keys[bad]).dropna())
     good = raw[~bad]
-    fixed_ops, _ = check_address_series(good["operator_address"])
-    fixed_pay, _ = check_address_series(good["payout_address"])
+    fixed_ops = checked["operator_address"][0][~bad]
+    fixed_pay = checked["payout_address"][0][~bad]
     ops = pd.DataFrame(
         {
             "operator_address": fixed_ops.astype(str).to_numpy(),

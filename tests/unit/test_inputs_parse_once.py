@@ -1,0 +1,151 @@
+"""schemas.inputs parses each column once (`Columns`) and the Pandera checks read those results.
+
+These tests pin the fast paths to independent references: Python's `re.fullmatch` and `float()`
+(correctly rounded) for the plain-notation columns, the original string key `date|lower(node)`
+for duplicates, and the checks run without any precomputed results for whole files of the
+bad-input corpus (the same failure cases, check by check and line by line).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.sources import Source, read_table
+from payouts.addresses import BAD_CHECKSUM, BAD_FORMAT, check_address_series
+from schemas.inputs import (
+    METRICS_COLUMNS,
+    Columns,
+    metrics_schema,
+)
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.unit
+
+INT_RE = r"[0-9]{1,18}"
+FLOAT_RE = r"-?[0-9]{1,15}(\.[0-9]{1,30})?"
+DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+HOSTILE: list[object] = [
+    "", "0", "00", "-0", "-0.0", "1", "1.0", "0.5", ".5", "1.", "+1", " 1", "1 ", "1e3", "1E3",
+    "inf", "nan", "NaN", "-1", "0x10", "١٢", "１", "٣", "1_000", "1,5", "0.5\n", "\t2", "1.2.3",
+    "9" * 15, "9" * 16, "9" * 18, "9" * 19, "1" + "0" * 17, "0." + "1" * 30, "0." + "1" * 31,
+    "123456789012345.123456789012345678901234567890", "0.1000000000000000055511151231257827",
+    "0.30000000000000004", "2.675", "1.0000000000000002220446", None, float("nan"), 7, 2.5,
+]  # fmt: skip
+
+
+def _random_decimals(n: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        whole = str(rnd.randrange(0, 10 ** rnd.randint(1, 15)))
+        frac = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(0, 30)))
+        out.append(whole + ("." + frac if frac else ""))
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_float_and_int_parse_equal_python(dtype: object) -> None:
+    values = HOSTILE + _random_decimals(20_000, seed=7)
+    series = pd.Series(values, dtype=object)
+    if dtype == "str":
+        series = series.map(lambda v: v if isinstance(v, str) else None).astype("str")
+    cols = Columns(pd.DataFrame({"x": series}))
+    f, i = cols.float("x"), cols.int("x")
+    for n, v in enumerate(series):
+        text = v if isinstance(v, str) else None
+        ok_f = text is not None and re.fullmatch(FLOAT_RE, text) is not None
+        ok_i = text is not None and re.fullmatch(INT_RE, text) is not None
+        assert f.ok[n] == ok_f, v
+        assert i.ok[n] == ok_i, v
+        if ok_f:  # the same correctly rounded double, sign of zero included
+            assert f.value[n] == float(text) and np.signbit(f.value[n]) == text.startswith("-"), v
+        else:
+            assert np.isnan(f.value[n]), v
+        assert i.value[n] == (int(text) if ok_i else 0), v
+
+
+def test_dates_parse_each_distinct_value_once_and_equal_to_datetime() -> None:
+    values = ["2026-10-01", "2026-10-31", "2026-02-30", "2026-1-01", "2026-10-01 ", "", "2026-13-01"]
+    series = pd.Series(values * 3 + [None], dtype=object)
+    shaped, parsed = Columns(pd.DataFrame({"date": series})).dates()
+    for n, v in enumerate(series):
+        form = isinstance(v, str) and re.fullmatch(DATE_RE, v) is not None
+        assert shaped[n] == form
+        expected = pd.to_datetime(v, format="%Y-%m-%d", errors="coerce") if form else pd.NaT
+        assert (pd.isna(expected) and np.isnat(parsed[n])) or parsed[n] == np.datetime64(expected)
+
+
+def test_duplicate_date_node_equals_the_string_key() -> None:
+    rnd = random.Random(3)
+    nodes = ["0x" + "".join(rnd.choice("0123456789abcdef") for _ in range(40)) for _ in range(50)]
+    rows = []
+    for _ in range(3000):
+        node = rnd.choice(nodes)
+        node = node.upper() if rnd.random() < 0.2 else node  # the same node in another case
+        rows.append((f"2026-10-{rnd.randint(1, 31):02d}", node))
+    df = pd.DataFrame(rows, columns=["date", "node_address"]).astype("str")
+    schema = metrics_schema()
+    check = next(c for c in schema.checks if c.name == "duplicate_date_node")
+    got = check._check_fn(df).to_numpy()
+    key = df["date"] + "|" + df["node_address"].str.lower()
+    assert list(got) == list(~key.duplicated(keep=False))
+    assert 0 < int((~got).sum()) < len(df)  # the data has both kinds
+
+
+def _metric_files() -> list[Path]:
+    corpus = REPO / "tests" / "data" / "bad"
+    return [*sorted((corpus / "metrics").glob("*.csv")), corpus / "base" / "metrics.csv"]
+
+
+def _cases(err: object) -> set[tuple[object, ...]]:
+    if err is None:
+        return set()
+    fc = err.failure_cases  # type: ignore[attr-defined]
+    return {
+        (r.schema_context, str(r.column), str(r.check), r.index, str(r.failure_case))
+        for r in fc.itertuples(index=False)
+    }
+
+
+def _validate(schema: object, raw: pd.DataFrame) -> object:
+    import pandera.pandas as pa
+
+    try:
+        schema.validate(raw, lazy=True)  # type: ignore[attr-defined]
+    except pa.errors.SchemaErrors as err:
+        return err
+    return None
+
+
+def test_precomputed_results_give_the_same_failures_as_plain_checks() -> None:
+    """Over every metrics file of the bad-input corpus that parses as a table: the schema fed
+    with `Columns` and per-distinct-address flags fails exactly the same (column, check, line,
+    value) as the schema computing everything from the Series it is given."""
+    compared = 0
+    for path in _metric_files():
+        try:
+            raw = read_table(Source("metrics", str(path), path.read_bytes()))
+        except Exception:  # a file-level fault of the reader: not a validation case
+            continue
+        if not set(METRICS_COLUMNS) <= set(raw.columns) or len(raw) == 0:
+            continue
+        raw = raw.loc[:, list(METRICS_COLUMNS)]
+        flags = {}
+        for col in ("node_address", "operator_address"):
+            problems = check_address_series(raw[col])[1]
+            flags[col] = (
+                (problems == BAD_FORMAT).to_numpy(dtype=bool),
+                (problems == BAD_CHECKSUM).to_numpy(dtype=bool),
+            )
+        fast = _cases(_validate(metrics_schema(flags, Columns(raw)), raw))
+        plain = _cases(_validate(metrics_schema(), raw))
+        assert fast == plain, path.name
+        compared += 1
+    assert compared >= 20
