@@ -80,16 +80,16 @@ def request_from_manifest(
     base = _base_dir(names, base_dirs)
     for item in manifest["inputs"]:
         try:
-            data = fetch(item["role"], item["name"], base_dir=base, max_bytes=lim.max_bytes).data
+            digest = fetch(item["role"], item["name"], base_dir=base, max_bytes=lim.max_bytes).sha256
         except InputError as exc:
             raise InputsChanged(
                 f"input {item['name']} is missing: {exc.message}",
                 file=item["name"],
                 fix="run verify where the inputs are, or pass --inputs-dir",
             ) from None
-        if sha256_hex(data) != item["sha256"]:
+        if digest != item["sha256"]:
             raise InputsChanged(
-                f"input {item['name']} changed: SHA-256 {sha256_hex(data)}, manifest says {item['sha256']}",
+                f"input {item['name']} changed: SHA-256 {digest}, manifest says {item['sha256']}",
                 file=item["name"],
                 fix="verify against the exact files the period was computed from",
             )
