@@ -3,14 +3,21 @@
 Accepted: `0x` + 40 hex digits, all lowercase, all uppercase (hex part) or a valid EIP-55 mixed-case
 checksum. Everything else - whitespace, a homoglyph, a wrong length, a mixed-case string whose
 checksum fails - is refused. Accepted values are returned in EIP-55 form.
+
+EIP-55 is computed here for many addresses at once (`checksum_many`): one keccak per address, and
+the case rule (a hex letter is upper case where its keccak nibble is >= 8) applied with numpy to
+all of them together (one value alone: `checksum`, plain Python). Both give exactly
+`eth_utils.to_checksum_address`, about 4x (one) to 10x (many) faster;
+tests/unit/test_addresses_fast.py compares them on thousands of random addresses.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
-from eth_utils import to_checksum_address
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -20,12 +27,131 @@ BAD_FORMAT = "address_format"
 BAD_CHECKSUM = "address_checksum"
 
 
+def _keccak_digest_fn() -> Callable[[bytes], bytes]:
+    """keccak256 -> 32-byte digest: pysha3's C keccak (safe-pysha3, a safe-eth-py dependency) when
+    importable, else eth_utils' (the same hash, about 10x slower per call)."""
+    try:
+        from sha3 import keccak_256  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - safe-pysha3 is pinned (constraints.txt)
+        from eth_utils import keccak
+
+        return keccak
+    return lambda data: keccak_256(data).digest()
+
+
+_keccak = _keccak_digest_fn()
+
+# byte tables: ASCII a-f -> A-F (resp. A-F -> a-f), every other byte unchanged
+_TO_UPPER = np.arange(256, dtype=np.uint8)
+_TO_UPPER[ord("a") : ord("f") + 1] -= 32
+_TO_LOWER = np.arange(256, dtype=np.uint8)
+_TO_LOWER[ord("A") : ord("F") + 1] += 32
+
+
+def _rows(values: Sequence[str]) -> np.ndarray:
+    """Values that each match `_HEX40` as an (n, 42) uint8 array of their ASCII bytes."""
+    return np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8).reshape(len(values), 42)
+
+
+def _eip55_hex(lower: np.ndarray) -> np.ndarray:
+    """EIP-55 case of (n, 40) lowercase ASCII hex digits: one keccak per row, the case rule in numpy."""
+    n = len(lower)
+    flat = lower.tobytes()
+    digests = np.frombuffer(
+        b"".join([_keccak(flat[i : i + 40]) for i in range(0, 40 * n, 40)]), dtype=np.uint8
+    ).reshape(n, 32)[:, :20]
+    nibbles = np.empty((n, 40), dtype=np.uint8)  # the hash's first 40 hex digits, as numbers
+    nibbles[:, 0::2] = digests >> 4
+    nibbles[:, 1::2] = digests & 0x0F
+    return np.where(nibbles >= 8, _TO_UPPER[lower], lower)
+
+
+def _eip55_one(lower: str) -> str:
+    """EIP-55 case of 40 lowercase hex digits (one value: plain Python beats numpy's per-call cost)."""
+    digest = _keccak(lower.encode("ascii")).hex()
+    return "".join([c.upper() if d >= "8" else c for c, d in zip(lower, digest[:40], strict=True)])
+
+
+def checksum(value: str) -> str:
+    """The EIP-55 form of one `0x` + 40-hex-digit str (= `eth_utils.to_checksum_address`); else
+    ValueError. For many values at once, `checksum_many` is faster."""
+    if not isinstance(value, str) or _HEX40.fullmatch(value) is None:
+        raise ValueError(f"{value!r} is not a 0x-prefixed 40-hex-digit address")
+    return "0x" + _eip55_one(value[2:].lower())
+
+
+def checksum_many(values: Sequence[str]) -> list[str]:
+    """The EIP-55 form of each value (= `eth_utils.to_checksum_address`), in order.
+
+    Every value must be a str of `0x` + 40 hex digits in any case; else ValueError naming the
+    first one that is not. One keccak per value; the case rule is applied to all at once.
+    """
+    values = list(values)
+    for v in values:
+        if not isinstance(v, str) or _HEX40.fullmatch(v) is None:
+            raise ValueError(f"{v!r} is not a 0x-prefixed 40-hex-digit address")
+    if not values:
+        return []
+    rows = _rows(values)
+    out = np.empty_like(rows)
+    out[:, :2] = rows[:, :2]
+    out[:, 2:] = _eip55_hex(_TO_LOWER[rows[:, 2:]])
+    text = out.tobytes().decode("ascii")
+    return [text[i : i + 42] for i in range(0, len(text), 42)]
+
+
+def _classify(values: Sequence[object]) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """For the values that are 0x + 40 hex: (their indices, given hex rows, lowercase hex rows,
+    EIP-55 hex rows), each (k, 40) uint8."""
+    idx = [i for i, v in enumerate(values) if isinstance(v, str) and _HEX40.fullmatch(v) is not None]
+    if not idx:
+        empty = np.empty((0, 40), dtype=np.uint8)
+        return idx, empty, empty, empty
+    given = _rows([values[i] for i in idx])[:, 2:]  # type: ignore[misc]
+    lower = _TO_LOWER[given]
+    return idx, given, lower, _eip55_hex(lower)
+
+
+def eip55_flags(values: Sequence[object]) -> np.ndarray:
+    """For each value: True when it is a str exactly in its own EIP-55 form (`is_checksummed`).
+
+    Vectorized for the output checks (100k+ addresses): one keccak per well-formed value.
+    """
+    out = np.zeros(len(values), dtype=bool)
+    idx, given, _, expected = _classify(values)
+    if idx:
+        out[np.asarray(idx)] = (expected == given).all(axis=1)
+    return out
+
+
+def _check_many(values: Sequence[object]) -> tuple[list[str | None], list[str]]:
+    """`check_address` of each value: (EIP-55 forms or None, problem codes), one keccak per
+    well-formed value."""
+    fixed: list[str | None] = [None] * len(values)
+    problems = [BAD_FORMAT] * len(values)
+    idx, given, lower, expected = _classify(values)
+    if not idx:
+        return fixed, problems
+    accepted = (
+        (given == lower).all(axis=1)  # all lowercase
+        | (given == _TO_UPPER[lower]).all(axis=1)  # all uppercase
+        | (given == expected).all(axis=1)  # already EIP-55
+    )
+    text = expected.tobytes().decode("ascii")
+    for k, (i, ok) in enumerate(zip(idx, accepted.tolist(), strict=True)):
+        if ok:
+            fixed[i], problems[i] = "0x" + text[40 * k : 40 * k + 40], OK
+        else:
+            problems[i] = BAD_CHECKSUM
+    return fixed, problems
+
+
 def check_address(value: str) -> tuple[str | None, str]:
     """(EIP-55 form or None, problem code) for one address string."""
     if not isinstance(value, str) or _HEX40.fullmatch(value) is None:
         return None, BAD_FORMAT
-    checksummed = to_checksum_address(value)
     hexpart = value[2:]
+    checksummed = "0x" + _eip55_one(hexpart.lower())
     if hexpart == hexpart.lower() or hexpart == hexpart.upper() or value == checksummed:
         return checksummed, OK
     return None, BAD_CHECKSUM
@@ -34,7 +160,9 @@ def check_address(value: str) -> tuple[str | None, str]:
 def is_checksummed(value: str) -> bool:
     """True when `value` is exactly its own EIP-55 form (what signers and the builder require)."""
     return (
-        isinstance(value, str) and _HEX40.fullmatch(value) is not None and to_checksum_address(value) == value
+        isinstance(value, str)
+        and _HEX40.fullmatch(value) is not None
+        and "0x" + _eip55_one(value[2:].lower()) == value
     )
 
 
@@ -44,9 +172,9 @@ def check_address_series(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     Returns (checksummed or <NA>, problem code or "") aligned with `values`.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    results = [check_address(u) for u in uniques]
-    fixed = pd.array([r[0] for r in results] + [None], dtype="string")
-    problems = pd.array([r[1] for r in results] + [BAD_FORMAT], dtype="string")
+    fixed_list, problem_list = _check_many(list(uniques))
+    fixed = pd.array([*fixed_list, None], dtype="string")
+    problems = pd.array([*problem_list, BAD_FORMAT], dtype="string")
     # factorize gives -1 for NA; index -1 picks the appended sentinel entry.
     idx = codes.copy()
     idx[idx < 0] = len(uniques)

@@ -7,14 +7,11 @@ and a few cross-column invariants (eligible <=> no reason, amount_cor == amount_
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from eth_utils import keccak
 
+from payouts.addresses import eip55_flags  # one vectorized EIP-55 check (re-exported)
 from payouts.engine import REASONS
 from payouts.money import format_units
 
@@ -27,45 +24,6 @@ BOOL = r"true|false"
 def _match(pattern: str, *, optional: bool = False) -> pa.Check:
     full = f"({pattern})?" if optional else pattern
     return pa.Check(lambda s: s.str.fullmatch(full).fillna(False).astype(bool), name=f"matches {full}")
-
-
-_HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
-_LOWER_TO_UPPER = np.zeros(256, dtype=np.uint8)  # ASCII a-f -> A-F, every other byte unchanged
-_LOWER_TO_UPPER[:] = np.arange(256)
-_LOWER_TO_UPPER[ord("a") : ord("f") + 1] -= 32
-
-
-def _keccak_hex_fn() -> Callable[[bytes], str]:
-    """keccak256 -> hex digest: pysha3's C keccak (a safe-eth-py dependency) if present, else eth_utils."""
-    try:
-        from sha3 import keccak_256  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover
-        return lambda data: keccak(data).hex()
-    return lambda data: keccak_256(data).hexdigest()
-
-
-_keccak_hex = _keccak_hex_fn()
-
-
-def eip55_flags(values: Sequence[object]) -> np.ndarray:
-    """For each value: True when it is a str exactly in its own EIP-55 form (`is_checksummed`).
-
-    Vectorized for the output checks (100k+ addresses): one keccak per value, the case rule
-    (a hex letter is upper case where the hash nibble is >= 8) applied with numpy to all at once.
-    """
-    out = np.zeros(len(values), dtype=bool)
-    idx = [i for i, v in enumerate(values) if isinstance(v, str) and _HEX40.fullmatch(v) is not None]
-    if not idx:
-        return out
-    hexes = [values[i][2:] for i in idx]  # type: ignore[index]
-    lower = [h.lower() for h in hexes]
-    digests = "".join(_keccak_hex(h.encode("ascii"))[:40] for h in lower)
-    given = np.frombuffer("".join(hexes).encode("ascii"), dtype=np.uint8).reshape(-1, 40)
-    low = np.frombuffer("".join(lower).encode("ascii"), dtype=np.uint8).reshape(-1, 40)
-    nibble_hi = np.frombuffer(digests.encode("ascii"), dtype=np.uint8).reshape(-1, 40) >= ord("8")
-    expected = np.where(nibble_hi, _LOWER_TO_UPPER[low], low)
-    out[np.asarray(idx)] = (expected == given).all(axis=1)
-    return out
 
 
 def _eip55(*, optional: bool = False) -> pa.Check:
@@ -214,6 +172,7 @@ def validate_output(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> None:
 
 __all__ = [
     "OutputInvalid",
+    "eip55_flags",
     "node_rewards_schema",
     "operator_payouts_schema",
     "rejected_rows_schema",
