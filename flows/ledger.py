@@ -81,8 +81,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
-from eth_utils import to_checksum_address
-
+from payouts.addresses import checksum, checksum_many
 from payouts.deltas import DiffLine, describe_diff, diff_summary, topup_deltas
 from payouts.errors import InputError
 from payouts.money import format_decimal
@@ -494,10 +493,39 @@ def check_artifacts(run: Run, directory: Path) -> list[str]:
     return bad
 
 
+# EIP-55 forms already computed in this process: value -> its EIP-55 form. A run checks each node,
+# operator and payee address here several times (plan, emit, first-eligible records); each distinct
+# value is checksummed once, in bulk where a whole set is at hand (`_checksum_all`). Bounded: cleared
+# when full (a 100k-node month holds about 140k addresses).
+_CHECKSUM_CACHE_MAX = 1 << 18
+_checksums: dict[str, str] = {}
+
+
+def _checksum_all(values: Iterable[object]) -> None:
+    """Checksum the well-formed values not yet known, in one `checksum_many` call (malformed ones
+    are left to `_address`, which names them)."""
+    todo = list(
+        {v for v in values if isinstance(v, str) and v not in _checksums and _HEX40.fullmatch(v) is not None}
+    )[:_CHECKSUM_CACHE_MAX]
+    if not todo:
+        return
+    if len(_checksums) + len(todo) > _CHECKSUM_CACHE_MAX:
+        _checksums.clear()
+    for value, cs in zip(todo, checksum_many(todo), strict=True):
+        _checksums[value] = value if cs == value else cs  # share the str when already EIP-55
+
+
 def _address(value: str, what: str) -> str:
+    """The EIP-55 form of a `0x` + 40-hex-digit address; ValueError naming `what` otherwise."""
     if not isinstance(value, str) or _HEX40.fullmatch(value) is None:
         raise ValueError(f"{what}: {value!r} is not a 0x-prefixed 40-hex-digit address")
-    return to_checksum_address(value)
+    cs = _checksums.get(value)
+    if cs is None:
+        cs = checksum(value)
+        if len(_checksums) >= _CHECKSUM_CACHE_MAX:
+            _checksums.clear()
+        _checksums[value] = cs
+    return cs
 
 
 def _period(value: str) -> str:
@@ -514,6 +542,7 @@ def _sha(value: str, what: str) -> str:
 
 def _amounts(amounts: Mapping[str, int], what: str) -> dict[str, int]:
     out: dict[str, int] = {}
+    _checksum_all(amounts)
     for address, wei in amounts.items():
         checked = _address(address, what)
         if isinstance(wei, bool) or not isinstance(wei, int) or wei < 0:
@@ -1009,6 +1038,7 @@ class Ledger:
                     raise ValueError(f"--history period {hist_period} is not before {plan.period}")
                 self._record_first_eligible(c, hist_period, nodes, None, "history")
             added, moved = self._record_first_eligible(c, plan.period, meta.eligible_nodes, run_id, "run")
+            _checksum_all([*meta.operator_payouts.keys(), *meta.operator_payouts.values()])
             c.executemany(
                 """INSERT INTO operator_payout_address (operator_address, run_id, period, payout_address)
                    VALUES (?, ?, ?, ?)""",
@@ -1033,6 +1063,8 @@ class Ledger:
         """The transfers must be exactly `plan.pay`, each in a recorded batch file. ValueError if not."""
         outputs = {name: _sha(sha, f"outputs[{name}]") for name, sha in meta.outputs.items()}
         records: list[TransferRecord] = []
+        transfers = list(transfers)
+        _checksum_all(t.payout_address for t in transfers)
         for i, t in enumerate(transfers):
             if isinstance(t.amount_wei, bool) or not isinstance(t.amount_wei, int) or t.amount_wei <= 0:
                 raise ValueError(f"transfers[{i}].amount_wei must be a positive int, got {t.amount_wei!r}")
@@ -1070,6 +1102,8 @@ class Ledger:
         source: str,
     ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
         """Insert nodes not yet recorded; move a record to `period` if that is earlier. (added, moved)."""
+        nodes = list(nodes)
+        _checksum_all(nodes)
         wanted = sorted({_address(n, "node") for n in nodes})
         known = {
             r["node_address"]: r["period"]
