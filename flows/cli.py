@@ -50,6 +50,71 @@ def _prefect_environment() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
 
 
+#: Background services of Prefect's server (settings PREFECT_SERVER_SERVICES_<NAME>_ENABLED of
+#: prefect 3.8.8). A one-shot `payouts run` against a temporary server needs none: it schedules
+#: nothing, and the server is gone when the run ends. In 3.8.8 a temporary server starts only the
+#: task-run recorder, event persister (and with it the events vacuum), triggers (and their actions);
+#: event logger is off by default; the others run in a `prefect server start` only, and are listed
+#: so that the intent survives an upgrade. Not DB_VACUUM: its "false" means "events only", the
+#: default. tests/e2e/test_cli_prefect_settings.py checks that every name is a real setting.
+ONE_SHOT_SERVICES_OFF = (
+    "CANCELLATION_CLEANUP",
+    "CLEANUP_RECONCILER",
+    "EVENT_LOGGER",
+    "EVENT_PERSISTER",
+    "FOREMAN",
+    "LATE_RUNS",
+    "PAUSE_EXPIRATIONS",
+    "REPOSSESSOR",
+    "SCHEDULER",
+    "TASK_RUN_RECORDER",
+    "TRIGGERS",
+)
+
+
+@contextmanager
+def _one_shot_prefect() -> Iterator[bool]:
+    """Prefect as light as its settings allow for one `payouts run` on a temporary server.
+
+    Without PREFECT_API_URL (a temporary server starts at the flow's first API call, inside this
+    block, and inherits the environment): the server's background services are off (each
+    PREFECT_SERVER_SERVICES_<NAME>_ENABLED=false unless the user set it: in the environment, under
+    that name or its PREFECT_API_SERVICES_ alias, or in a profile), and the flow run sends no
+    heartbeats (they let a server mark a lost run as crashed; an environment value cannot be
+    None, hence `temporary_settings`). The environment is restored on exit. With PREFECT_API_URL
+    (a persistent server, maybe watching this run) nothing changes. `payouts serve` never comes
+    here: scheduling and heartbeats are its point. Yields whether the light settings apply.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    if PREFECT_API_URL.value():
+        yield False
+        return
+    services = get_current_settings().server.services
+
+    def user_set(name: str) -> bool:  # in the environment, a profile, prefect.toml or .env
+        return (
+            f"PREFECT_SERVER_SERVICES_{name}_ENABLED" in os.environ
+            or f"PREFECT_API_SERVICES_{name}_ENABLED" in os.environ
+            or "enabled" in getattr(services, name.lower()).model_fields_set
+        )
+
+    added = [f"PREFECT_SERVER_SERVICES_{n}_ENABLED" for n in ONE_SHOT_SERVICES_OFF if not user_set(n)]
+    for var in added:
+        os.environ[var] = "false"
+    try:
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield True
+    finally:
+        for var in added:
+            os.environ.pop(var, None)
+
+
 def _example_request() -> dict[str, Any]:
     """The bundled example month's arguments (examples/2026-10/run.toml), paths repo-relative."""
     cfg = tomllib.loads((EXAMPLE_DIR / "run.toml").read_text("utf-8"))
@@ -207,7 +272,7 @@ def run(
         limits=_limits(max_rows, max_nodes, max_input_bytes),
     )
     pipeline.parse_request(req)  # argument mistakes fail here, before Prefect starts
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import PREFECT_API_URL
 
     from flows.monthly import monthly_payout
 
@@ -218,11 +283,8 @@ def run(
     from flows.sources import TransientFetchError
 
     try:
-        # One run, not a service: no flow-run heartbeats (about 1 s less per run, measured).
-        with (
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-            _phase_lines(req, enabled=not (quiet or json_out)),
-        ):
+        # One run, not a service: a temporary server without background services, no heartbeats.
+        with _one_shot_prefect(), _phase_lines(req, enabled=not (quiet or json_out)):
             emission, result, prepared = monthly_payout(period, req)
     except TransientFetchError as exc:  # still failing after the fetch task's retries
         typer.echo(
