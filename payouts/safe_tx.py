@@ -7,17 +7,18 @@ to MultiSendCallOnly, whose ``multiSend(bytes)`` argument packs each transfer as
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak
 from safe_eth.eth.constants import NULL_ADDRESS
 from safe_eth.safe.enums import SafeOperationEnum
 from safe_eth.safe.multi_send import MultiSendOperation, MultiSendTx
 from safe_eth.safe.safe_tx import SafeTx
+
+from payouts.txbuilder import _checksum_of
 
 __all__ = [
     "MULTISEND_CALL_ONLY",
@@ -42,12 +43,6 @@ MULTISEND_SELECTOR = function_signature_to_4byte_selector("multiSend(bytes)")  #
 
 _HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
 _MAX_UINT256 = 2**256 - 1
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _checksum_of(hex40: str) -> str:
-    """EIP-55 form of a value matching `_HEX40` (memoized: every payee is checked per batch)."""
-    return to_checksum_address(hex40)
 
 
 def _require_eip55(value: object, what: str) -> str:

@@ -30,7 +30,9 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak
+
+from payouts.addresses import checksum, checksum_many
 
 __all__ = [
     "DEFAULT_TX_BUILDER_VERSION",
@@ -256,11 +258,31 @@ class BatchTransfer:
     amount_wei: int
 
 
-@functools.lru_cache(maxsize=1 << 16)
+#: EIP-55 forms already computed (a batch checks each payee several times - building, CSV
+#: Airdrop, calldata, MultiSend); bounded: cleared when full.
+_EIP55: dict[str, str] = {}
+_EIP55_MAX = 1 << 18
+
+
+def remember_eip55(values: Sequence[object]) -> None:
+    """Compute the EIP-55 forms of many values in one vectorized pass (`checksum_many`), so the
+    checks of a whole payout run cost one keccak per payee. Values that are not 0x + 40 hex are
+    skipped: the checks themselves refuse them."""
+    given = dict.fromkeys(v for v in values if isinstance(v, str))
+    todo = [v for v in given if v not in _EIP55 and _HEX40.fullmatch(v)]
+    if len(_EIP55) + len(todo) > _EIP55_MAX:
+        _EIP55.clear()
+    _EIP55.update(zip(todo, checksum_many(todo[:_EIP55_MAX]), strict=False))
+
+
 def _checksum_of(hex40: str) -> str:
-    """EIP-55 form of a value already matching `_HEX40` (memoized: a batch checks each payee
-    several times - building, CSV Airdrop, calldata, MultiSend)."""
-    return to_checksum_address(hex40)
+    """EIP-55 form of a value already matching `_HEX40` (= eth_utils.to_checksum_address)."""
+    found = _EIP55.get(hex40)
+    if found is None:
+        if len(_EIP55) >= _EIP55_MAX:
+            _EIP55.clear()
+        found = _EIP55[hex40] = checksum(hex40)
+    return found
 
 
 def _is_eip55(value: object) -> bool:
@@ -279,6 +301,7 @@ def _require_eip55(value: object, what: str) -> str:
 def _require_transfers(transfers: Sequence[BatchTransfer]) -> None:
     if len(transfers) == 0:
         raise ValueError("a batch needs at least one transfer")
+    remember_eip55([getattr(t, "recipient", None) for t in transfers])
     for i, t in enumerate(transfers):
         if not isinstance(t, BatchTransfer):
             raise ValueError(f"transfers[{i}] is {type(t).__name__}, expected BatchTransfer")
@@ -732,7 +755,7 @@ def _check_expected(
                 problems.append(f"{where}: calldata is not transfer(address,uint256) ({len(calldata)} bytes)")
                 continue
             recipient_raw, amount = abi_decode(["address", "uint256"], calldata[4:])
-            recipient = to_checksum_address(recipient_raw)
+            recipient = _checksum_of(recipient_raw)
         else:
             recipient, amount = to, value
             recipient_field, amount_field = f"{where}.to", f"{where}.value"
