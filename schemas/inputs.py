@@ -320,30 +320,54 @@ def _date_checks(cols: Columns | None) -> list[pa.Check]:
     return [pa.Check(shaped, name="date_format"), pa.Check(valid, name="date_valid")]
 
 
-def _le(cols: Columns | None, small: str, big: str) -> pa.Check:
-    def fn(df: pd.DataFrame) -> pd.Series:
-        c = cols if cols is not None and cols.owns(df[small]) else Columns(df)
-        a, b = c.int(small), c.int(big)
-        return pd.Series((a.value <= b.value) | ~a.ok | ~b.ok, index=df.index)
-
-    return pa.Check(fn, name=f"{small}<={big}")
+def _le_ok(c: Columns, small: str, big: str) -> np.ndarray:
+    """small <= big where both are integers (a non-integer passes: reported as "integer")."""
+    a, b = c.int(small), c.int(big)
+    return (a.value <= b.value) | ~a.ok | ~b.ok
 
 
-def _unique_date_node(cols: Columns | None) -> pa.Check:
-    """No two rows for the same (date, node), the node compared without case."""
+def _unique_ok(c: Columns) -> np.ndarray:
+    """No two rows for the same (date, node), the node compared without case: on integer codes."""
+    dcodes, dates = c.factorized("date")
+    ncodes, nodes = c.factorized("node_address")
+    # lowercase each distinct node once, then give equal lowercase forms one code
+    lower = pd.Series(nodes, dtype=c.frame["node_address"].dtype).str.lower()
+    lcodes, lowers = pd.factorize(lower)
+    node = np.append(lcodes, len(lowers))[ncodes]  # NA: a code of its own
+    date = np.where(dcodes < 0, len(dates), dcodes).astype(np.int64)
+    span = (len(dates) + 1) * (len(lowers) + 1)
+    key = date * (len(lowers) + 1) + node
+    if span <= 4 * len(key) + 1024:  # a month: ~31 x nodes keys, counted directly
+        return np.bincount(key, minlength=span)[key] == 1
+    return ~pd.Series(key).duplicated(keep=False).to_numpy()
 
-    def fn(df: pd.DataFrame) -> pd.Series:
-        c = cols if cols is not None and cols.owns(df["date"]) else Columns(df)
-        dcodes, dates = c.factorized("date")
-        ncodes, nodes = c.factorized("node_address")
-        # lowercase each distinct node once, then give equal lowercase forms one code
-        lcodes, lowers = pd.factorize(pd.Series(nodes, dtype=df["node_address"].dtype).str.lower())
-        node = np.append(lcodes, len(lowers))[ncodes]  # NA: a code of its own
-        date = np.where(dcodes < 0, len(dates), dcodes).astype(np.int64)
-        key = date * (len(lowers) + 1) + node
-        return pd.Series(~pd.Series(key).duplicated(keep=False).to_numpy(), index=df.index)
 
-    return pa.Check(fn, name="duplicate_date_node")
+#: Checks across columns: (name, the column a failure is reported in, the check).
+def _cross_checks() -> list[tuple[str, str, Callable[[Columns], np.ndarray]]]:
+    pairs = [(f"sm_{s}_ok", f"sm_{s}_total") for s in STATES] + [("tasks_accurate", "tasks_completed")]
+    out: list[tuple[str, str, Callable[[Columns], np.ndarray]]] = [
+        (f"{a}<={b}", a, lambda c, a=a, b=b: _le_ok(c, a, b)) for a, b in pairs
+    ]
+    out.append(("duplicate_date_node", "node_address", _unique_ok))
+    return out
+
+
+def _wide_check(name: str, fn: Callable[[Columns], np.ndarray]) -> pa.Check:
+    """A cross-column check as a DataFrame-wide Pandera check (a schema without `Columns`)."""
+    return pa.Check(lambda df: pd.Series(fn(Columns(df)), index=df.index), name=name)
+
+
+def _anchored_check(name: str, fn: Callable[[Columns], np.ndarray], cols: Columns) -> pa.Check:
+    """The same check attached to the column its failures are reported in, reading the other
+    columns from `cols`: the same findings, and Pandera then collects a failing row's one value
+    instead of the whole row (taking rows of 20 chunked string columns costs ~0.15 s a check)."""
+
+    def fn_col(s: pd.Series) -> pd.Series:
+        if not cols.owns(s):
+            raise ValueError(f"check {name!r} was built for another frame (pass its Columns)")
+        return _series(fn(cols), s)
+
+    return pa.Check(fn_col, name=name)
 
 
 def _str_col(checks: list[pa.Check]) -> pa.Column:
@@ -374,9 +398,12 @@ def metrics_schema(
     }
     for name in (*SM_COLUMNS, "tasks_completed", "tasks_accurate"):
         cols[name] = _str_col([_regex_check(c, _INT_RE, "integer"), _int_range(c, 0, MAX_COUNT)])
-    checks = [_le(c, f"sm_{s}_ok", f"sm_{s}_total") for s in STATES]
-    checks.append(_le(c, "tasks_accurate", "tasks_completed"))
-    checks.append(_unique_date_node(c))
+    checks: list[pa.Check] = []
+    for name, column, fn in _cross_checks():
+        if c is None:
+            checks.append(_wide_check(name, fn))
+        else:
+            cols[column] = _str_col([*cols[column].checks, _anchored_check(name, fn, c)])
     return pa.DataFrameSchema(cols, checks=checks, strict=False, ordered=False, name="metrics")
 
 
@@ -695,8 +722,14 @@ def _problem_flags(problems: pd.Series, codes: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _take_str(values: list[str | None], codes: np.ndarray) -> pd.Series:
-    """A "str" column of `values[code]` for each code (Arrow take: no per-row Python)."""
-    return pd.Series(pd.array(values, dtype="str").take(codes), dtype="str")
+    """A "str" column of `values[code]` for each code (Arrow take: no per-row Python). The take
+    runs on 32-bit offsets, about 5x faster than on pandas' 64-bit ones, then is widened."""
+    index = pa_arrow.array(codes)
+    try:
+        taken = pa_compute.take(pa_arrow.array(values, type=pa_arrow.string()), index)
+    except pa_arrow.ArrowInvalid:  # over 2 GiB of text: take on 64-bit offsets directly
+        taken = pa_compute.take(pa_arrow.array(values, type=pa_arrow.large_string()), index)
+    return pa_arrow.chunked_array([pa_compute.cast(taken, pa_arrow.large_string())]).to_pandas()
 
 
 def parse_metrics(
