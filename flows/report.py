@@ -106,11 +106,16 @@ def _read_csv(
             file=str(path),
             fix=_FIX,
         )
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
-    missing = [c for c in columns if c not in (reader.fieldnames or ())]
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    header = next(reader, [])
+    missing = [c for c in columns if c not in header]
     if missing:
         raise InputError(f"no column {missing[0]!r}", file=str(path), row=1, fix=_FIX)
-    return list(reader)
+    rows = [row for row in reader if row]  # as csv.DictReader: blank lines skipped
+    ragged = next((row for row in rows if len(row) != len(header)), None)
+    if ragged is not None:
+        raise InputError(f"a row has {len(ragged)} fields, not {len(header)}", file=str(path), fix=_FIX)
+    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 def _rank_tiers(manifest: dict[str, Any], policy_dir: Path) -> tuple[RankTier, ...]:

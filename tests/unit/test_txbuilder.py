@@ -636,3 +636,54 @@ def test_airdrop_csv_rejects_bad_input():
         tb.render_airdrop_csv(token=TOKEN, transfers=[BatchTransfer(ALICE.lower(), 1)], decimals=18)
     with pytest.raises(ValueError, match="decimals"):
         tb.render_airdrop_csv(token=TOKEN, transfers=TWO, decimals=-1)
+
+
+# --- fast paths pinned to the reference encoders ------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**300), max_value=2**300) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(_json_values)
+def test_render_batch_json_is_byte_identical_to_json_dumps_indent_2(obj: object) -> None:
+    assert tb.render_batch_json(obj) == (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in VECTORS.glob("*.json")))
+def test_render_batch_json_on_every_shared_vector(name: str) -> None:
+    obj = json.loads((VECTORS / name).read_bytes())
+    assert tb.render_batch_json(obj) == (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def test_render_batch_json_falls_back_for_other_types() -> None:
+    for obj in ({"f": 1.5}, {1: "int key"}, [float("nan")], {"t": (1, 2)}):
+        assert tb.render_batch_json(obj) == (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["address", "uint256"]),
+            st.integers(min_value=0, max_value=2**256 - 1),
+            st.binary(min_size=20, max_size=20),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_static_words_equal_eth_abi(items: list[tuple[str, int, bytes]]) -> None:
+    types = [t for t, _, _ in items]
+    args = [("0x" + raw.hex()) if t == "address" else n for t, n, raw in items]
+    assert tb._static_words(types, args) == abi_encode(types, args)
+
+
+def test_static_words_leave_everything_else_to_eth_abi() -> None:
+    assert tb._static_words(["uint256"], [-1]) is None
+    assert tb._static_words(["uint256"], [2**256]) is None
+    assert tb._static_words(["uint256"], [True]) is None
+    assert tb._static_words(["uint128"], [1]) is None
+    assert tb._static_words(["address"], ["0x12"]) is None
+    assert tb._static_words(["string"], ["x"]) is None
