@@ -152,11 +152,10 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     )
     _derived(agg, {c: sums[c] for c in _SUM_COLUMNS if c.startswith("sm_")})
     last_cols = rows[list(_LAST_COLUMNS)]
-    if last_cols.isna().to_numpy().any():  # `last` skips missing values: let pandas do it
+    last = last_cols.iloc[order[ends]].set_axis(index)  # each node's latest row
+    if last.isna().to_numpy().any():  # `last` skips a missing value: let pandas find the one before
         last = last_cols.iloc[order].groupby(sc, sort=True).last()
         last.index = index
-    else:
-        last = last_cols.iloc[order[ends]].set_axis(index)
     return agg.join(last)
 
 
@@ -294,9 +293,10 @@ def assign_slots(ranked: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         taken = free.index[: tier.slots]
         slot.loc[taken] = np.arange(tier.first, tier.first + len(taken))
     usd_by_slot = {s: t.usd for t in policy.rank_tiers for s in range(t.first, t.last + 1)}
-    reward = pd.Series(
-        [usd_by_slot[int(s)] if pd.notna(s) else ZERO for s in slot], index=slot.index, dtype=object
-    )
+    reward = np.full(len(slot), ZERO, dtype=object)
+    filled = slot.notna().to_numpy()
+    reward[filled] = [usd_by_slot[int(s)] for s in slot[filled]]  # at most the tiers' slots
+    reward = pd.Series(reward, index=slot.index, dtype=object)
     return pd.DataFrame({"rank_slot": slot, "rank_reward_usd": reward})
 
 
@@ -329,8 +329,14 @@ def _compute(inp: Inputs) -> Result:
     reg = inp.registry.set_index("operator_address")
     known = set(reg.index)
     # unknown_operator: any operator its rows name is not in the (valid) registry
-    unknown_nodes = inp.rows.loc[~inp.rows["operator_address"].isin(known), "node_address"].unique()
-    all_known = pd.Series(~nodes.index.isin(unknown_nodes), index=nodes.index)
+    # A node naming one operator names its latest row's; only nodes naming several (rare) need
+    # their rows looked at.
+    several = agg.index[(agg["n_operators"] > 1).to_numpy()]
+    unknown = set(agg.index[(agg["n_operators"] == 1).to_numpy() & ~agg["operator_address"].isin(known)])
+    if len(several):
+        mixed = inp.rows[inp.rows["node_address"].isin(several)]
+        unknown |= set(mixed.loc[~mixed["operator_address"].isin(known), "node_address"].unique())
+    all_known = pd.Series(~nodes.index.isin(sorted(unknown)), index=nodes.index)
 
     op = nodes["operator_address"]
     in_reg = op.isin(known)
@@ -512,7 +518,8 @@ def _transfers(operators: pd.DataFrame, price: Decimal, policy: Policy) -> tuple
     decimals = policy.token_decimals
     recipients = sorted(sums, key=str.lower)
     wei = [usd_to_wei(sums[a], price, decimals) for a in recipients]
-    exact_total = sum((exact_wei(sums[a], price, decimals) for a in recipients), Fraction(0))
+    # sum of the unrounded amounts = (sum of the USD totals) at the one price: exact, one Fraction
+    exact_total = exact_wei(sum(sums.values(), ZERO), price, decimals)
     dust = int(exact_total) - sum(wei)
     keep = [i for i, w in enumerate(wei) if w > 0]
     frame = pd.DataFrame(

@@ -50,8 +50,10 @@ def usd_to_wei(total_usd: Decimal, price_usd: Decimal, decimals: int) -> int:
         raise ValueError("price must be > 0")
     if total_usd < 0:
         raise ValueError("a transfer total cannot be negative")
-    q = Fraction(total_usd) * (10**decimals) / Fraction(price_usd)
-    return q.numerator // q.denominator
+    # exact integer ratios of both Decimals: floor(u_n/u_d * 10**decimals * p_d/p_n), no Fraction
+    u_num, u_den = total_usd.as_integer_ratio()
+    p_num, p_den = price_usd.as_integer_ratio()
+    return (u_num * 10**decimals * p_den) // (u_den * p_num)
 
 
 def exact_wei(total_usd: Decimal, price_usd: Decimal, decimals: int) -> Fraction:

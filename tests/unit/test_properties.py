@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from payouts.money import usd_to_wei
 from payouts.policy import MultiNodeTier
 from tests.builders import PHASE3, addr, node_rows, operator_row, run_month, with_policy
 
@@ -226,3 +227,16 @@ def test_month_invariants(month):
         q = Fraction(t) * 10**18 / Fraction(Decimal(price))
         assert w == q.numerator // q.denominator
     assert set(transfers["batch"]) <= {1}  # <= 60 nodes -> <= 8 recipients, one batch of 100
+
+
+@given(
+    st.decimals(min_value=0, max_value=10**12, places=6, allow_nan=False, allow_infinity=False),
+    st.decimals(
+        min_value=Decimal("0.000001"), max_value=10**6, places=8, allow_nan=False, allow_infinity=False
+    ),
+    st.sampled_from([0, 6, 8, 18]),
+)
+def test_usd_to_wei_is_the_floor_of_the_exact_rational(usd: Decimal, price: Decimal, decimals: int) -> None:
+    """Integer-ratio arithmetic equals floor(Fraction(usd) * 10**decimals / Fraction(price))."""
+    exact = Fraction(usd) * 10**decimals / Fraction(price)
+    assert usd_to_wei(usd, price, decimals) == exact.numerator // exact.denominator
