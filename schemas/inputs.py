@@ -171,6 +171,11 @@ class Columns:
             for future in [pool.submit(job) for job in jobs]:
                 future.result()
 
+    def release(self, name: str) -> None:
+        """Forget a column's results (its typed copy exists): lowers the peak memory of a run."""
+        for key in [k for k in self._cache if k[0] == name]:
+            del self._cache[key]
+
     def owns(self, s: pd.Series) -> bool:
         """True when `s` is a column of this frame as given (same rows, same index)."""
         index = self.frame.index
@@ -834,10 +839,16 @@ def parse_metrics(
 def _typed_metrics(
     raw: pd.DataFrame, cols: Columns, keep: np.ndarray, nodes: pd.Series, ops: pd.Series, dates: np.ndarray
 ) -> pd.DataFrame:
-    """The valid rows (`keep`, row positions), typed from the columns' parse results."""
+    """The valid rows (`keep`, row positions), typed from the columns' parse results; each
+    column's results are released once its typed copy exists."""
+
+    def taken(name: str, kind: str) -> np.ndarray:
+        values = (cols.float(name) if kind == "float" else cols.int(name)).value.take(keep)
+        cols.release(name)
+        return values
 
     def scaled(name: str, scale: int) -> np.ndarray:
-        return np.rint(cols.float(name).value.take(keep) * scale).astype("int64")
+        return np.rint(taken(name, "float") * scale).astype("int64")
 
     data: dict[str, object] = {
         "source_row": raw.index.to_numpy(dtype="int64").take(keep),
@@ -849,11 +860,12 @@ def _typed_metrics(
         "throughput_micro": scaled("throughput_tph", THROUGHPUT_SCALE),
     }
     for c in ("ping_ms", "global_ping_ms"):  # "" (no measurement) is NaN
-        data[c] = cols.float(c).value.take(keep)
+        data[c] = taken(c, "float")
     for c in INT_COLUMNS:  # validated [0-9]{1,18}: an exact int64
-        data[c] = cols.int(c).value.take(keep)
+        data[c] = taken(c, "int")
     # stake_cor: one Decimal per distinct value used by a valid row, never through float
     scodes, stakes = _distinct(cols, "stake_cor")
+    cols.release("stake_cor")
     kept = scodes.take(keep)
     used = np.flatnonzero(np.bincount(kept, minlength=len(stakes) + 1))
     decimals = np.empty(len(stakes) + 1, dtype=object)
