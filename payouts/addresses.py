@@ -53,7 +53,34 @@ def _rows(values: Sequence[str]) -> np.ndarray:
     return np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8).reshape(len(values), 42)
 
 
+#: EIP-55 forms already computed (40 lowercase hex digits -> 40 EIP-55 digits). A run checks the
+#: same addresses at several steps (input validation, output validation, ledger, batches): each
+#: is hashed once per process. Bounded: cleared when full (a 100k-node month has ~140k addresses).
+_EIP55_MEMO: dict[str, str] = {}
+_EIP55_MEMO_MAX = 1 << 18
+
+
 def _eip55_hex(lower: np.ndarray) -> np.ndarray:
+    """EIP-55 case of (n, 40) lowercase ASCII hex digits: one keccak per distinct row not seen
+    before in this process (`_EIP55_MEMO`), the case rule in numpy."""
+    n = len(lower)
+    text = lower.tobytes().decode("ascii")
+    keys = [text[i : i + 40] for i in range(0, 40 * n, 40)]
+    found = {k: _EIP55_MEMO.get(k) for k in keys}
+    missing = [k for k, v in found.items() if v is None]
+    if missing:
+        rows = np.frombuffer("".join(missing).encode("ascii"), dtype=np.uint8).reshape(len(missing), 40)
+        fresh = _eip55_rows(rows).tobytes().decode("ascii")
+        computed = {k: fresh[40 * j : 40 * j + 40] for j, k in enumerate(missing)}
+        found.update(computed)
+        if len(_EIP55_MEMO) + len(computed) > _EIP55_MEMO_MAX:
+            _EIP55_MEMO.clear()
+        if len(computed) <= _EIP55_MEMO_MAX:
+            _EIP55_MEMO.update(computed)
+    return np.frombuffer("".join([found[k] for k in keys]).encode("ascii"), dtype=np.uint8).reshape(n, 40)
+
+
+def _eip55_rows(lower: np.ndarray) -> np.ndarray:
     """EIP-55 case of (n, 40) lowercase ASCII hex digits: one keccak per row, the case rule in numpy."""
     n = len(lower)
     flat = lower.tobytes()

@@ -193,3 +193,20 @@ def test_output_schemas_use_the_same_implementation() -> None:
     import schemas.outputs as outputs
 
     assert outputs.eip55_flags is addresses.eip55_flags
+
+
+def test_memo_gives_the_same_forms_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Second and later checks of an address come from the process memo: the same EIP-55 form
+    as eth_utils, in any case of the input, and the memo never grows past its bound."""
+    monkeypatch.setattr(addresses, "_EIP55_MEMO", {})
+    monkeypatch.setattr(addresses, "_EIP55_MEMO_MAX", 64)
+    rnd = random.Random(11)
+    values = ["0x" + "".join(rnd.choice("0123456789abcdef") for _ in range(40)) for _ in range(150)]
+    expected = [to_checksum_address(v) for v in values]
+    for _ in range(2):  # cold, then (partly) from the memo
+        assert addresses.checksum_many(values) == expected
+        assert addresses.checksum_many([v.upper().replace("0X", "0x") for v in values]) == expected
+        assert list(addresses.eip55_flags(expected)) == [True] * len(values)
+        assert len(addresses._EIP55_MEMO) <= 150
+    assert addresses.checksum_many(values[:10]) == expected[:10]
+    assert len(addresses._EIP55_MEMO) <= 64
