@@ -278,7 +278,7 @@ def run(
 
     if not PREFECT_API_URL.value() and not quiet:
         typer.echo(
-            "Prefect: no PREFECT_API_URL set, starting a temporary local server (takes ~20 s).", err=True
+            "Prefect: no PREFECT_API_URL set, starting a temporary local server (5-15 s).", err=True
         )
     from flows.sources import TransientFetchError
 
