@@ -144,10 +144,19 @@ def eip55_flags(values: Sequence[object]) -> np.ndarray:
 
     Vectorized for the output checks (100k+ addresses): one keccak per well-formed value.
     """
-    out = np.zeros(len(values), dtype=bool)
-    idx, given, _, expected = _classify(values)
-    if idx:
-        out[np.asarray(idx)] = (expected == given).all(axis=1)
+    memo = _EIP55_MEMO
+    # an EIP-55 form already computed in this process decides without a regex or a hash (memo
+    # keys are exactly 40 lowercase hex digits, so a hit proves the format too)
+    known = [
+        isinstance(v, str) and len(v) == 42 and v[:2] == "0x" and memo.get(v[2:].lower()) == v[2:]
+        for v in values
+    ]
+    out = np.array(known, dtype=bool) if known else np.zeros(0, dtype=bool)
+    rest = [i for i, k in enumerate(known) if not k]
+    if rest:
+        idx, given, _, expected = _classify([values[i] for i in rest])
+        if idx:
+            out[np.asarray(rest)[np.asarray(idx)]] = (expected == given).all(axis=1)
     return out
 
 

@@ -199,7 +199,7 @@ def test_memo_gives_the_same_forms_and_stays_bounded(monkeypatch: pytest.MonkeyP
     """Second and later checks of an address come from the process memo: the same EIP-55 form
     as eth_utils, in any case of the input, and the memo never grows past its bound."""
     monkeypatch.setattr(addresses, "_EIP55_MEMO", {})
-    monkeypatch.setattr(addresses, "_EIP55_MEMO_MAX", 64)
+    monkeypatch.setattr(addresses, "_EIP55_MEMO_MAX", 1000)
     rnd = random.Random(11)
     values = ["0x" + "".join(rnd.choice("0123456789abcdef") for _ in range(40)) for _ in range(150)]
     expected = [to_checksum_address(v) for v in values]
@@ -207,6 +207,12 @@ def test_memo_gives_the_same_forms_and_stays_bounded(monkeypatch: pytest.MonkeyP
         assert addresses.checksum_many(values) == expected
         assert addresses.checksum_many([v.upper().replace("0X", "0x") for v in values]) == expected
         assert list(addresses.eip55_flags(expected)) == [True] * len(values)
-        assert len(addresses._EIP55_MEMO) <= 150
+        # from the memo or not, only the exact EIP-55 form is accepted
+        mixed = [*values, *(e.swapcase().replace("0X", "0x") for e in expected), "0X" + expected[0][2:]]
+        assert list(addresses.eip55_flags(mixed)) == [is_checksum_address(v) for v in mixed]
+        assert len(addresses._EIP55_MEMO) == 150  # each distinct address hashed once
+    monkeypatch.setattr(addresses, "_EIP55_MEMO_MAX", 64)
+    monkeypatch.setattr(addresses, "_EIP55_MEMO", {})
+    assert addresses.checksum_many(values) == expected  # more than fit: computed, not kept
     assert addresses.checksum_many(values[:10]) == expected[:10]
     assert len(addresses._EIP55_MEMO) <= 64
