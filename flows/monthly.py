@@ -58,8 +58,11 @@ def validate_task(
     history: tuple[Source, ...],
     limits: pipeline.Limits,
 ) -> pipeline.Prepared:
-    return pipeline.prepare(
-        params.policy, params.period, params.price, metrics, operators, history, limits=limits
+    # The flow holds these sources (they are this task's parameters): release them in place once
+    # read, so a 500 MB snapshot's bytes are freed before validation, as on the plain path.
+    pending = [metrics, operators, *history]
+    return pipeline.prepare_sources(
+        params.policy, params.period, params.price, pending, limits, release_in_place=True
     )
 
 
@@ -157,6 +160,6 @@ def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Res
             params.chain,
         )
         result = compute_task(period, prepared)
-        emission = emit_task(period, req, params, prepared, result, (metrics, operators, *history))
+        emission = emit_task(period, req, params, prepared, result, validated.sources)
     artifacts_task(period, emission, result, prepared)
     return emission, result, prepared

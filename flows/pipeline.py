@@ -233,14 +233,14 @@ def read_history(
 
 
 def _read_history(
-    pending: list[Source], lim: Limits
+    pending: list[Source], lim: Limits, *, in_place: bool = False
 ) -> tuple[dict[str, frozenset[str]], tuple[tuple[str, int], ...]]:
     """read_history over a list it takes over: each entry is released once its table is read."""
     by_period: dict[str, set[str]] = {}
     counts = []
     for i in range(len(pending)):
         name = pending[i].name
-        frame = _table(pending, i, lim)
+        frame = _table(pending, i, lim, in_place=in_place)
         for col in ("period", "node_address", "eligible"):
             if col not in frame.columns:
                 raise InputError(
@@ -261,14 +261,18 @@ def _read_history(
     return out, tuple(counts)
 
 
-def _table(pending: list[Source], i: int, lim: Limits) -> pd.DataFrame:
+def _table(pending: list[Source], i: int, lim: Limits, *, in_place: bool = False) -> pd.DataFrame:
     """Read `pending[i]`'s table, then replace the entry by its copy without bytes.
 
     When nothing else holds the source, its bytes (500 MB for a 100k-node month) are freed here,
-    before validation builds its own copies of the table.
+    before validation builds its own copies of the table. `in_place`: release the source object
+    itself (`Source.release`), for a caller whose references cannot be dropped.
     """
     frame = read_table(pending[i], max_rows=lim.max_rows, max_bytes=lim.max_bytes)
-    pending[i] = pending[i].without_data()
+    released = pending[i].without_data()
+    if in_place:
+        pending[i].release()
+    pending[i] = released
     return frame
 
 
@@ -321,9 +325,18 @@ def _source_list(req: RunRequest) -> list[Source]:
 
 
 def prepare_sources(
-    policy: Policy, period: Period, price: Decimal, pending: list[Source], limits: Limits | None = None
+    policy: Policy,
+    period: Period,
+    price: Decimal,
+    pending: list[Source],
+    limits: Limits | None = None,
+    *,
+    release_in_place: bool = False,
 ) -> Prepared:
     """`prepare` over the list [metrics, operators, *history], which it takes over.
+
+    `release_in_place`: also release each source object itself once read (`Source.release`), for
+    a caller that holds them elsewhere (the Prefect flow): their bytes are then freed all the same.
 
     Each entry is replaced by its `without_data()` copy as soon as its table is read (see `_table`);
     when the caller holds no other reference to a source, its bytes are freed before validation.
@@ -331,21 +344,21 @@ def prepare_sources(
     """
     lim = limits or Limits()
     parsed_metrics = parse_metrics(
-        _table(pending, 0, lim),
+        _table(pending, 0, lim, in_place=release_in_place),
         pending[0].name,
         period,
         max_rows=lim.max_rows,
         max_nodes=lim.max_nodes,
     )
     parsed_registry = parse_registry(
-        _table(pending, 1, lim),
+        _table(pending, 1, lim, in_place=release_in_place),
         pending[1].name,
         policy.roles,
         max_rows=lim.max_rows,
     )
     history = pending[2:]
     del pending[2:]  # the history files' only references are now in `history`
-    history_nodes, hist_rows = _read_history(history, lim)
+    history_nodes, hist_rows = _read_history(history, lim, in_place=release_in_place)
     pending += history
     late = sorted(p for p in history_nodes if p >= str(period))
     if late:

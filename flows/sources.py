@@ -88,6 +88,16 @@ class Source:
             raise ValueError(f"{self.name}: the given SHA-256 is not the hash of the bytes")
         object.__setattr__(self, "sha256", digest)
 
+    def release(self) -> None:
+        """Drop the bytes in place, for every holder of this object (role, name, SHA-256 kept).
+
+        For a caller that cannot let go of its references - the Prefect flow passes its fetched
+        sources as task parameters, which Prefect holds for the task's run - so that a 500 MB
+        snapshot's bytes are still freed as soon as its table is read. Frozen otherwise.
+        """
+        object.__setattr__(self, "data", b"")
+        object.__setattr__(self, "released", True)
+
     def without_data(self) -> Source:
         """The same source without its bytes (role, name and SHA-256 kept)."""
         if self.released:

@@ -542,3 +542,40 @@ def test_run_manifest_records_the_hash_of_the_input_bytes(tmp_path: Path) -> Non
     # verify recomputes from the files and gets the same bytes
     outputs = pipeline.recompute(req, prep.prior)
     assert outputs.files["manifest.json"] == (folder / "manifest.json").read_bytes()
+
+
+@pytest.mark.integration
+def test_the_flow_validate_task_frees_bytes_its_caller_still_holds(tmp_path: Path) -> None:
+    """The Prefect flow keeps its fetched sources (task parameters): the validate task releases
+    them in place once read, so their bytes are freed before validation all the same."""
+    from flows import monthly
+
+    metrics, registry = generate.generate_month(period=PERIOD, operators=10, nodes=40, seed=5)
+    m_path, o_path = generate.write_month(metrics, registry, tmp_path / "in")
+    req = pipeline.RunRequest(
+        period=PERIOD, metrics=str(m_path), operators=str(o_path), price="0.02", out=tmp_path / "out"
+    )
+    params = pipeline.parse_request(req)
+    m_src = Source("metrics", str(m_path), _Tracked(m_path.read_bytes()))
+    o_src = Source("operators", str(o_path), _Tracked(o_path.read_bytes()))
+    _Tracked.freed.clear()
+    seen: list[str] = []
+    real_parse = pipeline.parse_metrics
+
+    def spy(*a: Any, **k: Any) -> Any:
+        seen.extend(_Tracked.freed)
+        return real_parse(*a, **k)
+
+    pipeline.parse_metrics, saved = spy, pipeline.parse_metrics  # type: ignore[assignment]
+    try:
+        prep = monthly.validate_task.fn(PERIOD, params, m_src, o_src, (), req.limits)
+    finally:
+        pipeline.parse_metrics = saved  # type: ignore[assignment]
+    assert seen == [m_path.read_bytes()[:9].decode()]  # freed before the metrics are validated
+    assert (m_src.released, m_src.data, o_src.released, o_src.data) == (True, b"", True, b"")
+    assert [s.sha256 for s in prep.sources] == [
+        hashlib.sha256(m_path.read_bytes()).hexdigest(),
+        hashlib.sha256(o_path.read_bytes()).hexdigest(),
+    ]
+    with pytest.raises(ValueError, match="released"):
+        read_table(m_src)
