@@ -651,14 +651,7 @@ def _parse_plain(
         table = pa_csv.read_csv(
             io.BytesIO(body.encode("utf-8")),
             read_options=pa_csv.ReadOptions(column_names=tmp, block_size=_BLOCK_SIZE),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=",",
-                quote_char=False,
-                double_quote=False,
-                escape_char=False,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-            ),
+            parse_options=_PLAIN_CSV,
             convert_options=pa_csv.ConvertOptions(
                 column_types={c: pa.string() for c in tmp},
                 strings_can_be_null=False,

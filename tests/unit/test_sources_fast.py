@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -474,6 +475,16 @@ class _Tracked(bytes):
     def __del__(self) -> None:
         _Tracked.freed.append(self[:9].decode("ascii", "replace"))
 
+    @staticmethod
+    def settled(expected: int) -> list[str]:
+        """The freed list once it has `expected` entries (or after 2 s): pyarrow's reader thread
+        drops its reference to the parsed bytes a moment after read_csv returns (it must take the
+        GIL to do so), so "freed before validation" allows for that moment."""
+        deadline = time.monotonic() + 2.0
+        while len(_Tracked.freed) < expected and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return list(_Tracked.freed)
+
 
 @pytest.mark.integration
 def test_a_run_frees_the_input_bytes_once_read_and_keeps_their_hash(
@@ -494,7 +505,7 @@ def test_a_run_frees_the_input_bytes_once_read_and_keeps_their_hash(
 
     def spy(real: Callable[..., Any], label: str) -> Callable[..., Any]:
         def wrapper(*a: Any, **k: Any) -> Any:
-            seen[label] = list(_Tracked.freed)
+            seen[label] = _Tracked.settled(1 if label == "metrics" else 2)
             return real(*a, **k)
 
         return wrapper
@@ -563,7 +574,7 @@ def test_the_flow_validate_task_frees_bytes_its_caller_still_holds(tmp_path: Pat
     real_parse = pipeline.parse_metrics
 
     def spy(*a: Any, **k: Any) -> Any:
-        seen.extend(_Tracked.freed)
+        seen.extend(_Tracked.settled(1))
         return real_parse(*a, **k)
 
     pipeline.parse_metrics, saved = spy, pipeline.parse_metrics  # type: ignore[assignment]
