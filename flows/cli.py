@@ -277,9 +277,7 @@ def run(
     from flows.monthly import monthly_payout
 
     if not PREFECT_API_URL.value() and not quiet:
-        typer.echo(
-            "Prefect: no PREFECT_API_URL set, starting a temporary local server (5-15 s).", err=True
-        )
+        typer.echo("Prefect: no PREFECT_API_URL set, starting a temporary local server (5-15 s).", err=True)
     from flows.sources import TransientFetchError
 
     try:

@@ -36,7 +36,7 @@ from flows.pipeline import (
     REJECTED_ROWS,
     TRANSFERS,
 )
-from payouts.engine import REASONS
+from payouts.engine import OPERATOR_AMOUNT_COLUMNS, REASONS
 from payouts.errors import InputError
 from payouts.period import Period
 from payouts.policy import parse_policy
@@ -265,22 +265,7 @@ def load_report_data(
         manifest,
         ("node_address", "operator_address", "eligible", "reason", "rank", "rank_slot", "rank_reward_usd"),
     )
-    operators = _read_csv(
-        period_dir,
-        OPERATOR_PAYOUTS,
-        manifest,
-        (
-            "operator_address",
-            "payout_address",
-            "eligible_nodes",
-            "base_usd",
-            "multi_node_bonus_usd",
-            "role_bonus_usd",
-            "bonus_cap_reduction_usd",
-            "rank_reward_usd",
-            "total_usd",
-        ),
-    )
+    operators = _read_csv(period_dir, OPERATOR_PAYOUTS, manifest, OPERATOR_AMOUNT_COLUMNS)
     transfers = _read_csv(
         period_dir, TRANSFERS, manifest, ("batch", "payout_address", "total_usd", "amount_wei")
     )

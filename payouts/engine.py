@@ -99,6 +99,18 @@ _SUM_COLUMNS = (
     *(f"sm_{s}_{k}" for s in STATES for k in ("ok", "total")),
 )
 _LAST_COLUMNS = ("operator_address", "stake_pool", "stake_cor")
+#: One operator's amounts (section 6), in the order of operator_payouts.csv (after `period`).
+OPERATOR_AMOUNT_COLUMNS = (
+    "operator_address",
+    "payout_address",
+    "eligible_nodes",
+    "base_usd",
+    "multi_node_bonus_usd",
+    "role_bonus_usd",
+    "bonus_cap_reduction_usd",
+    "rank_reward_usd",
+    "total_usd",
+)
 
 
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
@@ -482,20 +494,7 @@ def _operators(
                 base_sum + multi + role - excess + rank,
             )
         )
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "operator_address",
-            "payout_address",
-            "eligible_nodes",
-            "base_usd",
-            "multi_node_bonus_usd",
-            "role_bonus_usd",
-            "bonus_cap_reduction_usd",
-            "rank_reward_usd",
-            "total_usd",
-        ],
-    ).astype({"eligible_nodes": "int64"})
+    frame = pd.DataFrame(rows, columns=list(OPERATOR_AMOUNT_COLUMNS)).astype({"eligible_nodes": "int64"})
     # Address hygiene: a payout address that is the Safe or the token is held (never paid); a
     # payout address that differs from the operator's last paid period is flagged.
     blocked, previous = blocked or {}, previous or {}

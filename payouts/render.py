@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from payouts.engine import UPTIME_SCALE, Result
+from payouts.engine import OPERATOR_AMOUNT_COLUMNS, UPTIME_SCALE, Result
 from payouts.errors import Finding
 from payouts.money import format_units, format_usd
 from payouts.period import Period
@@ -41,18 +41,7 @@ NODE_COLUMNS = (
     "rank_slot",
     "rank_reward_usd",
 )
-OPERATOR_COLUMNS = (
-    "period",
-    "operator_address",
-    "payout_address",
-    "eligible_nodes",
-    "base_usd",
-    "multi_node_bonus_usd",
-    "role_bonus_usd",
-    "bonus_cap_reduction_usd",
-    "rank_reward_usd",
-    "total_usd",
-)
+OPERATOR_COLUMNS = ("period", *OPERATOR_AMOUNT_COLUMNS)
 TRANSFER_COLUMNS = ("period", "batch", "payout_address", "total_usd", "amount_cor", "amount_wei")
 REJECTED_COLUMNS = ("source_row", "node_address", "column", "check", "value", "source_file")
 PRIOR_COLUMNS = ("node_address", "first_eligible_period")
