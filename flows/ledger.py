@@ -493,39 +493,18 @@ def check_artifacts(run: Run, directory: Path) -> list[str]:
     return bad
 
 
-# EIP-55 forms already computed in this process: value -> its EIP-55 form. A run checks each node,
-# operator and payee address here several times (plan, emit, first-eligible records); each distinct
-# value is checksummed once, in bulk where a whole set is at hand (`_checksum_all`). Bounded: cleared
-# when full (a 100k-node month holds about 140k addresses).
-_CHECKSUM_CACHE_MAX = 1 << 18
-_checksums: dict[str, str] = {}
-
-
 def _checksum_all(values: Iterable[object]) -> None:
-    """Checksum the well-formed values not yet known, in one `checksum_many` call (malformed ones
-    are left to `_address`, which names them)."""
-    todo = list(
-        {v for v in values if isinstance(v, str) and v not in _checksums and _HEX40.fullmatch(v) is not None}
-    )[:_CHECKSUM_CACHE_MAX]
-    if not todo:
-        return
-    if len(_checksums) + len(todo) > _CHECKSUM_CACHE_MAX:
-        _checksums.clear()
-    for value, cs in zip(todo, checksum_many(todo), strict=True):
-        _checksums[value] = value if cs == value else cs  # share the str when already EIP-55
+    """Checksum the well-formed values in one vectorized pass (`checksum_many`), which fills the
+    process memo of `payouts.addresses` that `_address` then reads: a run's node, operator and
+    payee addresses are each hashed once. Malformed values are left to `_address`, which names them."""
+    checksum_many(list({v for v in values if isinstance(v, str) and _HEX40.fullmatch(v) is not None}))
 
 
 def _address(value: str, what: str) -> str:
     """The EIP-55 form of a `0x` + 40-hex-digit address; ValueError naming `what` otherwise."""
     if not isinstance(value, str) or _HEX40.fullmatch(value) is None:
         raise ValueError(f"{what}: {value!r} is not a 0x-prefixed 40-hex-digit address")
-    cs = _checksums.get(value)
-    if cs is None:
-        cs = checksum(value)
-        if len(_checksums) >= _CHECKSUM_CACHE_MAX:
-            _checksums.clear()
-        _checksums[value] = cs
-    return cs
+    return checksum(value)
 
 
 def _period(value: str) -> str:

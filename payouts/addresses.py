@@ -53,11 +53,20 @@ def _rows(values: Sequence[str]) -> np.ndarray:
     return np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8).reshape(len(values), 42)
 
 
-#: EIP-55 forms already computed (40 lowercase hex digits -> 40 EIP-55 digits). A run checks the
-#: same addresses at several steps (input validation, output validation, ledger, batches): each
-#: is hashed once per process. Bounded: cleared when full (a 100k-node month has ~140k addresses).
+#: EIP-55 forms already computed (40 lowercase hex digits -> 40 EIP-55 digits), by every function
+#: here, one value or many. A run checks the same addresses at several steps (input validation,
+#: output validation, ledger, batches): each is hashed once per process. Bounded: cleared when
+#: full (a 100k-node month has ~140k addresses).
 _EIP55_MEMO: dict[str, str] = {}
 _EIP55_MEMO_MAX = 1 << 18
+
+
+def _remember(computed: dict[str, str]) -> None:
+    """Add fresh EIP-55 forms to the memo, keeping it within its bound."""
+    if len(_EIP55_MEMO) + len(computed) > _EIP55_MEMO_MAX:
+        _EIP55_MEMO.clear()
+    if len(computed) <= _EIP55_MEMO_MAX:
+        _EIP55_MEMO.update(computed)
 
 
 def _eip55_hex(lower: np.ndarray) -> np.ndarray:
@@ -73,10 +82,7 @@ def _eip55_hex(lower: np.ndarray) -> np.ndarray:
         fresh = _eip55_rows(rows).tobytes().decode("ascii")
         computed = {k: fresh[40 * j : 40 * j + 40] for j, k in enumerate(missing)}
         found.update(computed)
-        if len(_EIP55_MEMO) + len(computed) > _EIP55_MEMO_MAX:
-            _EIP55_MEMO.clear()
-        if len(computed) <= _EIP55_MEMO_MAX:
-            _EIP55_MEMO.update(computed)
+        _remember(computed)
     return np.frombuffer("".join([found[k] for k in keys]).encode("ascii"), dtype=np.uint8).reshape(n, 40)
 
 
@@ -94,9 +100,14 @@ def _eip55_rows(lower: np.ndarray) -> np.ndarray:
 
 
 def _eip55_one(lower: str) -> str:
-    """EIP-55 case of 40 lowercase hex digits (one value: plain Python beats numpy's per-call cost)."""
-    digest = _keccak(lower.encode("ascii")).hex()
-    return "".join([c.upper() if d >= "8" else c for c, d in zip(lower, digest[:40], strict=True)])
+    """EIP-55 case of 40 lowercase hex digits, from the memo or hashed (one value: plain Python
+    beats numpy's per-call cost)."""
+    found = _EIP55_MEMO.get(lower)
+    if found is None:
+        digest = _keccak(lower.encode("ascii")).hex()
+        found = "".join([c.upper() if d >= "8" else c for c, d in zip(lower, digest[:40], strict=True)])
+        _remember({lower: found})
+    return found
 
 
 def checksum(value: str) -> str:

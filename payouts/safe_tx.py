@@ -7,7 +7,6 @@ to MultiSendCallOnly, whose ``multiSend(bytes)`` argument packs each transfer as
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from safe_eth.safe.enums import SafeOperationEnum
 from safe_eth.safe.multi_send import MultiSendOperation, MultiSendTx
 from safe_eth.safe.safe_tx import SafeTx
 
-from payouts.txbuilder import _checksum_of
+from payouts.addresses import is_checksummed
 
 __all__ = [
     "MULTISEND_CALL_ONLY",
@@ -41,12 +40,11 @@ MULTISEND_CALL_ONLY: dict[str, str] = {
 SUPPORTED_SAFE_VERSIONS = ("1.3.0", "1.4.1")
 MULTISEND_SELECTOR = function_signature_to_4byte_selector("multiSend(bytes)")  # 0x8d80ff0a
 
-_HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
 _MAX_UINT256 = 2**256 - 1
 
 
 def _require_eip55(value: object, what: str) -> str:
-    if not (isinstance(value, str) and _HEX40.fullmatch(value) and _checksum_of(value) == value):
+    if not is_checksummed(value):
         raise ValueError(f"{what} {value!r} is not an EIP-55 checksummed address")
     return value  # type: ignore[return-value]
 

@@ -33,7 +33,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
-from payouts.addresses import checksum, checksum_many
+from payouts.addresses import checksum, eip55_flags, is_checksummed
 
 __all__ = [
     "DEFAULT_TX_BUILDER_VERSION",
@@ -259,39 +259,8 @@ class BatchTransfer:
     amount_wei: int
 
 
-#: EIP-55 forms already computed (a batch checks each payee several times - building, CSV
-#: Airdrop, calldata, MultiSend); bounded: cleared when full.
-_EIP55: dict[str, str] = {}
-_EIP55_MAX = 1 << 18
-
-
-def remember_eip55(values: Sequence[object]) -> None:
-    """Compute the EIP-55 forms of many values in one vectorized pass (`checksum_many`), so the
-    checks of a whole payout run cost one keccak per payee. Values that are not 0x + 40 hex are
-    skipped: the checks themselves refuse them."""
-    given = dict.fromkeys(v for v in values if isinstance(v, str))
-    todo = [v for v in given if v not in _EIP55 and _HEX40.fullmatch(v)]
-    if len(_EIP55) + len(todo) > _EIP55_MAX:
-        _EIP55.clear()
-    _EIP55.update(zip(todo, checksum_many(todo[:_EIP55_MAX]), strict=False))
-
-
-def _checksum_of(hex40: str) -> str:
-    """EIP-55 form of a value already matching `_HEX40` (= eth_utils.to_checksum_address)."""
-    found = _EIP55.get(hex40)
-    if found is None:
-        if len(_EIP55) >= _EIP55_MAX:
-            _EIP55.clear()
-        found = _EIP55[hex40] = checksum(hex40)
-    return found
-
-
-def _is_eip55(value: object) -> bool:
-    return isinstance(value, str) and _HEX40.fullmatch(value) is not None and _checksum_of(value) == value
-
-
 def _require_eip55(value: object, what: str) -> str:
-    if not _is_eip55(value):
+    if not is_checksummed(value):
         raise ValueError(
             f"{what} {value!r} is not an EIP-55 checksummed address "
             "(the Transaction Builder refuses other spellings; pass eth_utils.to_checksum_address(x))"
@@ -302,11 +271,14 @@ def _require_eip55(value: object, what: str) -> str:
 def _require_transfers(transfers: Sequence[BatchTransfer]) -> None:
     if len(transfers) == 0:
         raise ValueError("a batch needs at least one transfer")
-    remember_eip55([getattr(t, "recipient", None) for t in transfers])
+    # one vectorized EIP-55 pass for the whole batch (it also fills the memo the later checks of
+    # the same payees - CSV Airdrop, calldata, MultiSend - read)
+    eip55 = eip55_flags([getattr(t, "recipient", None) for t in transfers])
     for i, t in enumerate(transfers):
         if not isinstance(t, BatchTransfer):
             raise ValueError(f"transfers[{i}] is {type(t).__name__}, expected BatchTransfer")
-        _require_eip55(t.recipient, f"transfers[{i}].recipient")
+        if not eip55[i]:
+            _require_eip55(t.recipient, f"transfers[{i}].recipient")
         if isinstance(t.amount_wei, bool) or not isinstance(t.amount_wei, int):
             raise ValueError(f"transfers[{i}].amount_wei must be an int, got {type(t.amount_wei).__name__}")
         if not 0 < t.amount_wei <= _MAX_UINT256:
@@ -519,7 +491,7 @@ def _is_abi_address(value: object) -> bool:
     return (
         isinstance(value, str)
         and _HEX40.fullmatch(value) is not None
-        and (value[2:] == value[2:].lower() or _checksum_of(value) == value)
+        and (value[2:] == value[2:].lower() or checksum(value) == value)
     )
 
 
@@ -720,10 +692,10 @@ def _check_structure(batch: dict, problems: list[str]) -> None:
             if key not in meta:
                 problems.append(f"meta.{key}: missing")
         safe = meta.get("createdFromSafeAddress")
-        if "createdFromSafeAddress" in meta and not _is_eip55(safe):
+        if "createdFromSafeAddress" in meta and not is_checksummed(safe):
             problems.append(f"meta.createdFromSafeAddress: {safe!r} is not an EIP-55 address")
         owner = meta.get("createdFromOwnerAddress")
-        if "createdFromOwnerAddress" in meta and owner != "" and not _is_eip55(owner):
+        if "createdFromOwnerAddress" in meta and owner != "" and not is_checksummed(owner):
             problems.append(f"meta.createdFromOwnerAddress: {owner!r} is neither '' nor an EIP-55 address")
         found = meta.get("checksum")
         if "checksum" in meta:
@@ -756,7 +728,7 @@ def _check_transaction(i: int, tx: object, problems: list[str]) -> None:
     for key in _TX_KEYS:
         if key not in tx:
             problems.append(f"{where}.{key}: missing")
-    if "to" in tx and not _is_eip55(tx["to"]):
+    if "to" in tx and not is_checksummed(tx["to"]):
         problems.append(f"{where}.to: {tx['to']!r} is not an EIP-55 address")
     data = tx.get("data")
     if data is not None and not isinstance(data, str):
@@ -789,7 +761,7 @@ def _check_transaction(i: int, tx: object, problems: list[str]) -> None:
             continue
         if inp.get("type") == "address" and isinstance(values, dict) and names[j] in values:
             v = values[names[j]]
-            if not _is_eip55(v):
+            if not is_checksummed(v):
                 problems.append(f"{where}.contractInputsValues.{names[j]}: {v!r} is not an EIP-55 address")
     if isinstance(values, dict):
         for key, v in values.items():
@@ -825,12 +797,12 @@ def _check_expected(
                 problems.append(f"{where}: calldata is not transfer(address,uint256) ({len(calldata)} bytes)")
                 continue
             recipient_raw, amount = abi_decode(["address", "uint256"], calldata[4:])
-            recipient = _checksum_of(recipient_raw)
+            recipient = checksum(recipient_raw)
         else:
             recipient, amount = to, value
             recipient_field, amount_field = f"{where}.to", f"{where}.value"
         if recipient.lower() != str(exp.recipient).lower() or (
-            _is_eip55(exp.recipient) and recipient != exp.recipient
+            is_checksummed(exp.recipient) and recipient != exp.recipient
         ):
             problems.append(f"{recipient_field}: recipient {recipient}, expected {exp.recipient}")
         if amount != exp.amount_wei:

@@ -1,5 +1,5 @@
-"""The ledger checksums each address once per process (bulk, cached), with the same results and
-errors as eth_utils.to_checksum_address."""
+"""The ledger hashes each address once per process (in bulk, through the EIP-55 memo of
+payouts.addresses), with the same results and errors as eth_utils.to_checksum_address."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from eth_utils import to_checksum_address
 
 import flows.ledger as ledger_mod
+import payouts.addresses as addresses
 from flows.ledger import Ledger, RunMeta, TransferRecord
 
 pytestmark = pytest.mark.integration
@@ -28,21 +29,16 @@ def _addresses(kind: str, n: int, seed: int) -> list[str]:
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every value the ledger checksums, in an empty cache."""
+    """Every address hashed (as "0x" + its 40 lowercase hex digits), from an empty memo."""
     seen: list[str] = []
-    bulk, one = ledger_mod.checksum_many, ledger_mod.checksum
+    real = addresses._keccak
 
-    def counting_many(values: list[str]) -> list[str]:
-        seen.extend(values)
-        return bulk(values)
+    def counting(data: bytes) -> bytes:
+        seen.append("0x" + data.decode("ascii"))
+        return real(data)
 
-    def counting_one(value: str) -> str:
-        seen.append(value)
-        return one(value)
-
-    monkeypatch.setattr(ledger_mod, "_checksums", {})
-    monkeypatch.setattr(ledger_mod, "checksum_many", counting_many)
-    monkeypatch.setattr(ledger_mod, "checksum", counting_one)
+    monkeypatch.setattr(addresses, "_EIP55_MEMO", {})
+    monkeypatch.setattr(addresses, "_keccak", counting)
     return seen
 
 
@@ -76,8 +72,9 @@ def test_each_address_is_checksummed_once_per_process(tmp_path: Path, counted: l
     with Ledger.open(tmp_path / "ledger.sqlite", clock=lambda: "2026-11-02T00:00:00Z") as ledger:
         _emit(ledger, "2026-10", owed, [n.lower() for n in nodes], {o.lower(): p for o, p in ops.items()})
         spellings = {*owed, *(n.lower() for n in nodes), *(o.lower() for o in ops), *ops.values()}
-        assert len(counted) == len(set(counted))  # never the same value twice
-        assert set(counted) <= spellings | {_addresses("safe", 1, 0)[0].lower()}
+        assert len(counted) == len(set(counted))  # never the same address twice
+        assert set(counted) <= {a.lower() for a in spellings} | {_addresses("safe", 1, 0)[0].lower()}
+        assert {n.lower() for n in nodes} | {p.lower() for p in payees} <= set(counted)  # all hashed
         dump = ledger.dump()
         first = len(counted)
         # the next month, same addresses: nothing is checksummed again
@@ -116,8 +113,8 @@ def test_bad_addresses_fail_with_the_same_error(tmp_path: Path, bad: object, cou
 
 
 def test_address_equals_eth_utils_and_the_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ledger_mod, "_checksums", {})
-    monkeypatch.setattr(ledger_mod, "_CHECKSUM_CACHE_MAX", 16)
+    monkeypatch.setattr(addresses, "_EIP55_MEMO", {})
+    monkeypatch.setattr(addresses, "_EIP55_MEMO_MAX", 16)
     rng = random.Random(7)
     values = []
     for a in _addresses("any", 200, 3):
@@ -128,6 +125,6 @@ def test_address_equals_eth_utils_and_the_cache_stays_bounded(monkeypatch: pytes
             "0x" + "".join(rng.choice([c.lower(), c.upper()]) for c in a[2:]),
         ]
     ledger_mod._checksum_all(values[:100])
-    assert len(ledger_mod._checksums) <= 16
+    assert len(addresses._EIP55_MEMO) <= 16
     assert [ledger_mod._address(v, "x") for v in values] == [to_checksum_address(v) for v in values]
-    assert len(ledger_mod._checksums) <= 16
+    assert len(addresses._EIP55_MEMO) <= 16
