@@ -266,13 +266,13 @@ def _table(pending: list[Source], i: int, lim: Limits, *, in_place: bool = False
 
     When nothing else holds the source, its bytes (500 MB for a 100k-node month) are freed here,
     before validation builds its own copies of the table. `in_place`: release the source object
-    itself (`Source.release`), for a caller whose references cannot be dropped.
+    itself instead (`Source.release`), for a caller whose references cannot be dropped.
     """
     frame = read_table(pending[i], max_rows=lim.max_rows, max_bytes=lim.max_bytes)
-    released = pending[i].without_data()
     if in_place:
         pending[i].release()
-    pending[i] = released
+    else:
+        pending[i] = pending[i].without_data()
     return frame
 
 
@@ -335,12 +335,12 @@ def prepare_sources(
 ) -> Prepared:
     """`prepare` over the list [metrics, operators, *history], which it takes over.
 
-    `release_in_place`: also release each source object itself once read (`Source.release`), for
-    a caller that holds them elsewhere (the Prefect flow): their bytes are then freed all the same.
-
     Each entry is replaced by its `without_data()` copy as soon as its table is read (see `_table`);
     when the caller holds no other reference to a source, its bytes are freed before validation.
     On return the list holds the released sources, also given as the result's `sources`.
+
+    `release_in_place`: release each source object itself instead (`Source.release`), for a caller
+    that holds them elsewhere (the Prefect flow): their bytes are then freed all the same.
     """
     lim = limits or Limits()
     parsed_metrics = parse_metrics(

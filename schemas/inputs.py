@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -217,12 +217,12 @@ class Columns:
         """pd.factorize of the column (codes, -1 for NA; uniques in order of appearance)."""
         return self._memo((name, "factorize"), lambda: pd.factorize(self.frame[name], use_na_sentinel=True))  # type: ignore[return-value]
 
-    def dates(self) -> tuple[np.ndarray, np.ndarray]:
+    def dates(self, name: str = "date") -> tuple[np.ndarray, np.ndarray]:
         """(shaped: YYYY-MM-DD form, datetime64 per row: NaT unless a real date of that form),
         each distinct value parsed once."""
 
         def make() -> tuple[np.ndarray, np.ndarray]:
-            codes, uniques = self.factorized("date")
+            codes, uniques = self.factorized(name)
             u = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
             shaped_u = np.array([isinstance(v, str) and bool(_DATE_FULL.fullmatch(v)) for v in u], dtype=bool)
             parsed_u = pd.to_datetime(u.where(shaped_u), format="%Y-%m-%d", errors="coerce").to_numpy()
@@ -230,7 +230,7 @@ class Columns:
             parsed = np.append(parsed_u, np.datetime64("NaT", "us").astype(parsed_u.dtype))[codes]
             return shaped, parsed
 
-        return self._memo(("date", "dates"), make)  # type: ignore[return-value]
+        return self._memo((name, "dates"), make)  # type: ignore[return-value]
 
 
 def _cols(cols: Columns | None, s: pd.Series) -> Columns:
@@ -291,15 +291,20 @@ def _int_range(cols: Columns | None, lo: int, hi: int | None) -> pa.Check:
     return pa.Check(fn, name=name)
 
 
+def _address_flags(problems: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+    """(bad format, bad checksum) for each of `check_address_series`' problem codes."""
+    codes = np.asarray(problems, dtype=object)
+    return codes == BAD_FORMAT, codes == BAD_CHECKSUM
+
+
 def _address_checks(flags: tuple[np.ndarray, np.ndarray] | None = None) -> list[pa.Check]:
-    """Format and EIP-55 checks. `flags`: (bad format, bad checksum) per row of the frame being
-    validated, computed by the caller once per distinct address (see `parse_metrics`)."""
+    """Format and EIP-55 checks. `flags`: `_address_flags` per row of the frame being validated,
+    computed by the caller once (see `parse_metrics`)."""
 
     def bad(s: pd.Series, which: int) -> np.ndarray:
         if flags is not None and len(flags[which]) == len(s):
             return flags[which]
-        code = BAD_FORMAT if which == 0 else BAD_CHECKSUM
-        return (check_address_series(s)[1] == code).to_numpy(dtype=bool)
+        return _address_flags(check_address_series(s)[1])[which]
 
     return [
         pa.Check(lambda s: _series(~bad(s, 0), s), name=BAD_FORMAT),
@@ -312,8 +317,7 @@ def _date_checks(cols: Columns | None) -> list[pa.Check]:
     it is reported once, as date_format)."""
 
     def dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        c = cols if cols is not None and cols.owns(s) and s.name == "date" else Columns(s.to_frame("date"))
-        return c.dates()
+        return _cols(cols, s).dates(str(s.name))
 
     def shaped(s: pd.Series) -> pd.Series:
         return _series(dates(s)[0], s)
@@ -721,9 +725,9 @@ def _distinct(cols: Columns, name: str) -> tuple[np.ndarray, list[object]]:
 
 
 def _problem_flags(problems: pd.Series, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(bad format, bad checksum) per row, from the distinct values' problem codes (NA last)."""
-    p = np.array([*problems.astype(object), BAD_FORMAT], dtype=object)
-    return (p == BAD_FORMAT)[codes], (p == BAD_CHECKSUM)[codes]
+    """`_address_flags` per row, from the distinct values' problem codes (NA last)."""
+    bad_format, bad_checksum = _address_flags([*problems, BAD_FORMAT])
+    return bad_format[codes], bad_checksum[codes]
 
 
 def _take_str(values: list[str | None], codes: np.ndarray) -> pd.Series:
@@ -896,10 +900,7 @@ def parse_registry(
             fix="keep exactly one registry row per operator",
         )
     checked = {c: check_address_series(raw[c]) for c in ("operator_address", "payout_address")}
-    flags = {
-        c: ((p == BAD_FORMAT).to_numpy(dtype=bool), (p == BAD_CHECKSUM).to_numpy(dtype=bool))
-        for c, (_, p) in checked.items()
-    }
+    flags = {c: _address_flags(p) for c, (_, p) in checked.items()}
     err = _validate(registry_schema(roles, flags), raw)
     bad = raw.index.isin(_failed_lines(err, source))
     shown = _checksummed(op_keys[bad]).astype(object)
