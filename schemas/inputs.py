@@ -23,6 +23,7 @@ The frame index is the row's CSV line number (header = line 1), so every finding
 
 from __future__ import annotations
 
+import ctypes
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -146,7 +147,8 @@ def _values(arr: pa_arrow.ChunkedArray | pa_arrow.Array, ok: np.ndarray, to: pa_
 @dataclass(frozen=True)
 class Parsed:
     """One column parsed: `ok` where the value has the column's plain notation, and `value`:
-    float64 (NaN where not ok) for decimal columns, int64 (0 where not ok) for integer columns."""
+    float64 (NaN where not ok) for decimal columns, int64 (0 where not ok) for integer columns.
+    `value` is a private, writable copy: typing the valid rows compacts it in place."""
 
     ok: np.ndarray
     value: np.ndarray
@@ -730,9 +732,38 @@ def _problem_flags(problems: pd.Series, codes: np.ndarray) -> tuple[np.ndarray, 
     return bad_format[codes], bad_checksum[codes]
 
 
+def _take_fixed(values: list[str | None], codes: np.ndarray) -> pd.Series | None:
+    """`_take_str` when every value a code points at is ASCII of one width (EIP-55 addresses:
+    42): a numpy take of fixed-width byte strings (about 10x faster than Arrow's string take on
+    3M random codes) is already the Arrow data buffer; the offsets are multiples of the width.
+    None when the values do not qualify."""
+    if len(codes) == 0 or not values:
+        return None
+    first = next((v for v in values if isinstance(v, str)), None)
+    if first is None or not first:
+        return None
+    width = len(first)
+    usable = np.fromiter((isinstance(v, str) and len(v) == width for v in values), bool, len(values))
+    if not usable[codes].all():
+        return None
+    text = "".join(v if ok else "\0" * width for v, ok in zip(values, usable.tolist(), strict=True))  # type: ignore[misc]
+    if len(text) != width * len(values) or not text.isascii():
+        return None
+    data = np.frombuffer(text.encode("ascii"), dtype=f"S{width}").take(codes)
+    offsets = np.arange(0, width * (len(codes) + 1), width, dtype=np.int64)
+    array = pa_arrow.LargeStringArray.from_buffers(
+        len(codes), pa_arrow.py_buffer(offsets), pa_arrow.py_buffer(data)
+    )
+    return pa_arrow.chunked_array([array]).to_pandas()
+
+
 def _take_str(values: list[str | None], codes: np.ndarray) -> pd.Series:
-    """A "str" column of `values[code]` for each code (Arrow take: no per-row Python). The take
-    runs on 32-bit offsets, about 5x faster than on pandas' 64-bit ones, then is widened."""
+    """A "str" column of `values[code]` for each code (no per-row Python). Fixed-width ASCII
+    values (addresses) take `_take_fixed`; others an Arrow take on 32-bit offsets, about 5x
+    faster than on pandas' 64-bit ones, then widened."""
+    fixed = _take_fixed(values, codes)
+    if fixed is not None:
+        return fixed
     index = pa_arrow.array(codes)
     try:
         taken = pa_compute.take(pa_arrow.array(values, type=pa_arrow.string()), index)
@@ -840,6 +871,37 @@ def parse_metrics(
     return ParsedMetrics(rows=rows, held=held, findings=tuple(findings), row_count=len(raw))
 
 
+def _kept_rows(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """`values.take(keep)` for sorted row positions `keep`, without a new array where possible.
+
+    `values` is a column's parse result, released by the caller right after, so it may be
+    reused: all rows kept -> `values` itself; a few rows dropped -> the kept runs are moved
+    left in place (memmove, which allows overlap) and the first `len(keep)` elements returned.
+    A month has few rejected rows; a full copy would touch another 24 MB per column at 3M rows.
+    """
+    n = len(values)
+    if len(keep) == n:
+        return values
+    runs = np.flatnonzero(np.diff(keep) != 1) + 1  # where `keep` jumps over dropped rows
+    if (
+        len(keep) == 0
+        or len(runs) > 4096
+        or values.ndim != 1
+        or not values.flags.c_contiguous
+        or not values.flags.writeable
+        or values.dtype.hasobject
+    ):
+        return values.take(keep)
+    firsts = np.concatenate(([0], runs))  # position in `keep` where each run starts
+    sizes = np.diff(np.concatenate((firsts, [len(keep)])))
+    width = values.itemsize
+    base = values.ctypes.data
+    for dst, src, size in zip(firsts.tolist(), keep[firsts].tolist(), sizes.tolist(), strict=True):
+        if dst != src:
+            ctypes.memmove(base + dst * width, base + src * width, size * width)
+    return values[: len(keep)]
+
+
 def _typed_metrics(
     raw: pd.DataFrame, cols: Columns, keep: np.ndarray, nodes: pd.Series, ops: pd.Series, dates: np.ndarray
 ) -> pd.DataFrame:
@@ -847,7 +909,7 @@ def _typed_metrics(
     column's results are released once its typed copy exists."""
 
     def taken(name: str, kind: str) -> np.ndarray:
-        values = (cols.float(name) if kind == "float" else cols.int(name)).value.take(keep)
+        values = _kept_rows((cols.float(name) if kind == "float" else cols.int(name)).value, keep)
         cols.release(name)
         return values
 

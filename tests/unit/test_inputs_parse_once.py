@@ -153,3 +153,63 @@ def test_precomputed_results_give_the_same_failures_as_plain_checks() -> None:
     # the corpus exercises the cross-column checks and the per-column ones
     assert {"duplicate_date_node", "tasks_accurate<=tasks_completed", "number", "integer"} <= seen
     assert any(c.startswith("sm_") and "<=" in c for c in seen)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float64", "datetime64[us]"])
+def test_kept_rows_equals_take_and_reuses_the_array(dtype: str) -> None:
+    """`_kept_rows` (in-place compaction) gives exactly `take(keep)` for any sorted row subset."""
+    from schemas.inputs import _kept_rows
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 50, 10_000):
+        for p_drop in (0.0, 0.001, 0.1, 0.5, 1.0):
+            source = rng.integers(-(2**62), 2**62, n).astype(dtype)
+            keep = np.flatnonzero(rng.random(n) >= p_drop)
+            expected = source.take(keep)
+            values = source.copy()
+            got = _kept_rows(values, keep)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+            if 0 < len(keep) and len(np.flatnonzero(np.diff(keep) != 1)) <= 4096:
+                assert np.shares_memory(got, values)  # no new array
+    # a read-only view (an Arrow buffer) is never written: a copy is taken
+    frozen = np.arange(10, dtype="int64")
+    frozen.flags.writeable = False
+    got = _kept_rows(frozen, np.array([0, 2, 3]))
+    np.testing.assert_array_equal(got, [0, 2, 3])
+    np.testing.assert_array_equal(frozen, np.arange(10))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["0x" + "ab" * 20, "0x" + "Cd" * 20, None],  # addresses and the NA sentinel
+        ["0x" + "ab" * 20, "0xabc", None],  # a short value
+        ["0x" + "ab" * 20, "0x" + "é" * 40, None],  # non-ASCII of the same length
+        ["a", "b", "c"],
+        ["", "", None],
+        ["x\x00y", "abc", None],  # NUL inside a value is kept
+    ],
+)
+def test_take_str_fixed_width_path_equals_arrow_take(values: list[str | None]) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from schemas.inputs import _take_fixed, _take_str
+
+    rng = np.random.default_rng(3)
+    n = len(values)
+    for codes in (
+        rng.integers(0, n, 1000),
+        rng.integers(0, n - 1 if values[-1] is None else n, 1000),  # never the sentinel
+        np.array([0, 0, 1], dtype=np.int64) % n,
+    ):
+        expected = pc.take(pa.array(values, type=pa.large_string()), pa.array(codes)).to_pylist()
+        got = _take_str(values, codes)
+        assert str(got.dtype) == "str"
+        assert [v if isinstance(v, str) else None for v in got] == expected
+        fixed = _take_fixed(values, codes)
+        used = {values[i] for i in codes.tolist()}
+        width = len(values[0] or "")
+        qualifies = all(isinstance(v, str) and v.isascii() and v and len(v) == width for v in used)
+        assert (fixed is not None) == qualifies
