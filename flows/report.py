@@ -24,7 +24,9 @@ import io
 import json
 import os
 import re
+from collections import Counter
 from decimal import Decimal
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +89,53 @@ def _read_manifest(period_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_csv(
-    period_dir: Path, name: str, manifest: dict[str, Any], columns: tuple[str, ...]
-) -> list[dict[str, str]]:
-    """Rows of an output CSV whose SHA-256 matches the manifest's record of it."""
+class _Table:
+    """An output CSV by column: ``columns[name]`` is that column's values in file order.
+
+    What `load_report_data` reads from ``rows[i][name]`` it reads from ``columns[name][i]``: the
+    same strings, without building a dict per row (100k rows for node_rewards.csv). As with
+    ``dict(zip(header, row))``, a repeated header name keeps its last column.
+    """
+
+    __slots__ = ("columns", "rows")
+
+    def __init__(self, columns: dict[str, list[str]], rows: int) -> None:
+        self.columns = columns
+        self.rows = rows
+
+    def __getitem__(self, name: str) -> list[str]:
+        return self.columns[name]
+
+    def get(self, name: str) -> list[str] | None:
+        return self.columns.get(name)
+
+
+def _plain_lines(text: str) -> list[str] | None:
+    """`text` split on ``\n`` when `str.split` cuts it exactly as `csv.reader` would, else None.
+
+    That is when it has no ``"`` (so no quoting), no ``\r`` (the only other line end csv
+    knows), no NUL, and no line longer than `csv.field_size_limit` (so csv refuses no field).
+    Then csv's records are: a blank line -> ``[]``; any other line -> ``line.split(",")``.
+    """
+    if '"' in text or "\r" in text or "\x00" in text:
+        return None
+    lines = text.split("\n")
+    if max(map(len, lines)) > csv.field_size_limit():
+        return None
+    return lines
+
+
+def _read_csv(period_dir: Path, name: str, manifest: dict[str, Any], columns: tuple[str, ...]) -> _Table:
+    """The columns of an output CSV whose SHA-256 matches the manifest's record of it.
+
+    Same checks, in the same order and with the same messages, as reading it row by row with
+    `csv.reader` into ``dict(zip(header, row))`` (blank lines skipped, as csv.DictReader): the
+    SHA-256, a missing column (row 1), then the first row whose field count differs from the
+    header's. A file `_plain_lines` accepts (in practice every output but rejected_rows.csv, whose
+    values may be quoted) skips csv: the field count of a line is its ``,`` count + 1, and when
+    every row has the header's width, column j is every width-th item of one split of the joined
+    rows. Any other file goes through `csv.reader` as before.
+    """
     path = period_dir / name
     try:
         data = path.read_bytes()
@@ -106,16 +151,33 @@ def _read_csv(
             file=str(path),
             fix=_FIX,
         )
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
-    header = next(reader, [])
+    text = data.decode("utf-8")
+    lines = _plain_lines(text)
+    if lines is not None:
+        header = lines[0].split(",") if lines[0] else []  # csv.reader gives [] for a blank line
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, [])
     missing = [c for c in columns if c not in header]
     if missing:
         raise InputError(f"no column {missing[0]!r}", file=str(path), row=1, fix=_FIX)
-    rows = [row for row in reader if row]  # as csv.DictReader: blank lines skipped
-    ragged = next((row for row in rows if len(row) != len(header)), None)
-    if ragged is not None:
-        raise InputError(f"a row has {len(ragged)} fields, not {len(header)}", file=str(path), fix=_FIX)
-    return [dict(zip(header, row, strict=True)) for row in rows]
+    width = len(header)
+    if lines is not None:
+        body = list(filter(None, lines[1:]))  # blank lines skipped
+        if set(map(str.count, body, repeat(","))) - {width - 1}:
+            ragged = next(line for line in body if line.count(",") != width - 1)
+            raise InputError(
+                f"a row has {ragged.count(',') + 1} fields, not {width}", file=str(path), fix=_FIX
+            )
+        # every row has `width` fields: field j of row i is item i * width + j of the joined split
+        flat = ",".join(body).split(",") if body else []
+        return _Table({h: flat[j::width] for j, h in enumerate(header)}, len(body))
+    rows = [row for row in reader if row]  # blank lines skipped
+    ragged_row = next((row for row in rows if len(row) != width), None)
+    if ragged_row is not None:
+        raise InputError(f"a row has {len(ragged_row)} fields, not {width}", file=str(path), fix=_FIX)
+    by_column = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in header]
+    return _Table(dict(zip(header, by_column, strict=True)), len(rows))
 
 
 def _rank_tiers(manifest: dict[str, Any], policy_dir: Path) -> tuple[RankTier, ...]:
@@ -225,7 +287,13 @@ def emission_history(period_dir: Path) -> tuple[tuple[PeriodEmission, ...], tupl
     Per earlier period, the folder with the highest run number counts (the period's latest run).
     """
     period_dir = Path(period_dir)
-    manifest = _read_manifest(period_dir)
+    return _emission_history(period_dir, _read_manifest(period_dir))
+
+
+def _emission_history(
+    period_dir: Path, manifest: dict[str, Any]
+) -> tuple[tuple[PeriodEmission, ...], tuple[str, ...]]:
+    """`emission_history` with this folder's manifest already read (`load_report_data` has it)."""
     period, decimals = str(manifest["period"]), _decimals(manifest)
     found: list[PeriodEmission] = []
     ignored: list[str] = []
@@ -273,31 +341,32 @@ def load_report_data(
         period_dir, REJECTED_ROWS, manifest, ("source_row", "node_address", "column", "check", "value")
     )
 
-    held: dict[str, int] = {}
-    for r in nodes:
-        if r["eligible"] != "true":
-            held[r["reason"]] = held.get(r["reason"], 0) + 1
+    # reason of every node whose eligible is not "true", counted (in file order, like a loop)
+    held: dict[str, int] = Counter(compress(nodes["reason"], map("true".__ne__, nodes["eligible"])))
     held_by_reason = tuple((reason, held.get(reason, 0)) for reason in REASONS) + tuple(
         sorted((r, c) for r, c in held.items() if r not in REASONS)
     )
 
-    per_batch: dict[int, list[dict[str, str]]] = {}
-    for r in transfers:
-        per_batch.setdefault(int(r["batch"]), []).append(r)
+    per_batch: dict[int, list[int]] = {}  # batch -> its row indices, in file order
+    for i, b in enumerate(transfers["batch"]):
+        per_batch.setdefault(int(b), []).append(i)
+    transfer_usd, transfer_wei = transfers["total_usd"], transfers["amount_wei"]
     signed = {int(b["batch"]): b for b in manifest.get("batches") or []}
     batches = tuple(
         BatchRow(
             number=n,
             transfers=len(rows),
-            total_usd=sum((Decimal(r["total_usd"]) for r in rows), Decimal(0)),
-            total_wei=sum(int(r["amount_wei"]) for r in rows),
+            total_usd=sum((Decimal(transfer_usd[i]) for i in rows), Decimal(0)),
+            total_wei=sum(int(transfer_wei[i]) for i in rows),
             safe_nonce=_int_or_none(signed.get(n, {}).get("safe_nonce")),
             safe_tx_hash=signed.get(n, {}).get("safe_tx_hash") or None,
         )
         for n, rows in sorted(per_batch.items())
     )
 
-    history, ignored = emission_history(period_dir)
+    history, ignored = _emission_history(period_dir, manifest)
+    # source_file: absent in files written before it existed (None per row, as dict.get gave)
+    rejected_files: list[str] | list[None] = rejected.get("source_file") or [None] * rejected.rows
     t = manifest["totals"]
     chain = manifest.get("chain")
     run = manifest.get("run")
@@ -320,50 +389,68 @@ def load_report_data(
             transfers=int(t["transfers"]),
             total_wei=int(t["total_wei"]),
             dust_wei=int(t["dust_wei"]),
-            rejected_rows=int(
-                t.get("rejected_rows", len({(r.get("source_file"), r["source_row"]) for r in rejected}))
-            ),
-            findings=len(rejected),
+            rejected_rows=int(t["rejected_rows"])
+            if "rejected_rows" in t
+            else len(set(zip(rejected_files, rejected["source_row"], strict=True))),
+            findings=rejected.rows,
         ),
         held_by_reason=held_by_reason,
         rejected_shown=tuple(
             RejectedRow(
-                source_row=r["source_row"],
-                node_address=r["node_address"],
-                column=r["column"],
-                check=r["check"],
-                value=r["value"],
-                source_file=r.get("source_file") or "",
+                source_row=row,
+                node_address=node,
+                column=column,
+                check=check,
+                value=value,
+                source_file=source_file or "",
             )
-            for r in rejected[:rejected_shown]
+            for row, node, column, check, value, source_file in zip(
+                rejected["source_row"][:rejected_shown],
+                rejected["node_address"],
+                rejected["column"],
+                rejected["check"],
+                rejected["value"],
+                rejected_files,
+                strict=False,  # the first rejected_shown rows
+            )
         ),
         operators=tuple(
             OperatorRow(
-                operator_address=r["operator_address"],
-                payout_address=r["payout_address"],
-                eligible_nodes=int(r["eligible_nodes"]),
-                base_usd=Decimal(r["base_usd"]),
-                multi_node_bonus_usd=Decimal(r["multi_node_bonus_usd"]),
-                role_bonus_usd=Decimal(r["role_bonus_usd"]),
-                bonus_cap_reduction_usd=Decimal(r["bonus_cap_reduction_usd"]),
-                rank_reward_usd=Decimal(r["rank_reward_usd"]),
-                total_usd=Decimal(r["total_usd"]),
+                operator_address=operator,
+                payout_address=payout,
+                eligible_nodes=int(eligible_nodes),
+                base_usd=Decimal(base),
+                multi_node_bonus_usd=Decimal(multi),
+                role_bonus_usd=Decimal(role),
+                bonus_cap_reduction_usd=Decimal(cap),
+                rank_reward_usd=Decimal(rank_reward),
+                total_usd=Decimal(total),
             )
-            for r in operators
+            for operator, payout, eligible_nodes, base, multi, role, cap, rank_reward, total in zip(
+                operators["operator_address"],
+                operators["payout_address"],
+                operators["eligible_nodes"],
+                operators["base_usd"],
+                operators["multi_node_bonus_usd"],
+                operators["role_bonus_usd"],
+                operators["bonus_cap_reduction_usd"],
+                operators["rank_reward_usd"],
+                operators["total_usd"],
+                strict=True,
+            )
         ),
         rank_tiers=_rank_tiers(manifest, policy_dir),
         rank_slots=tuple(
             sorted(
                 (
                     FilledSlot(
-                        slot=int(r["rank_slot"]),
-                        rank=int(r["rank"]),
-                        node_address=r["node_address"],
-                        operator_address=r["operator_address"],
-                        reward_usd=Decimal(r["rank_reward_usd"]),
+                        slot=int(nodes["rank_slot"][i]),
+                        rank=int(nodes["rank"][i]),
+                        node_address=nodes["node_address"][i],
+                        operator_address=nodes["operator_address"][i],
+                        reward_usd=Decimal(nodes["rank_reward_usd"][i]),
                     )
-                    for r in nodes
-                    if r["rank_slot"]
+                    for i in compress(range(nodes.rows), nodes["rank_slot"])  # rows with a slot
                 ),
                 key=lambda f: f.slot,
             )
