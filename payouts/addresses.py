@@ -60,13 +60,36 @@ def _rows(values: Sequence[str]) -> np.ndarray:
 _EIP55_MEMO: dict[str, str] = {}
 _EIP55_MEMO_MAX = 1 << 18
 
+#: The memo's EIP-55 forms as whole addresses ("0x" + value), for `eip55_flags`: one set lookup
+#: (C, via map) per value instead of slicing, lowercasing and a dict lookup in Python. Kept by
+#: `_remember` for the memo object it was built from (`_forms_owner`); `_eip55_forms` rebuilds it
+#: when `_EIP55_MEMO` is another object (tests swap in a fresh memo). Whatever its state, every
+#: member is some address's exact EIP-55 form, so a hit is always a correct "yes"; a miss only
+#: means "decide the slow way".
+_EIP55_FORMS: set[str] = set()
+_forms_owner: dict[str, str] | None = None
+
 
 def _remember(computed: dict[str, str]) -> None:
-    """Add fresh EIP-55 forms to the memo, keeping it within its bound."""
+    """Add fresh EIP-55 forms to the memo (and its set of forms), keeping it within its bound."""
     if len(_EIP55_MEMO) + len(computed) > _EIP55_MEMO_MAX:
         _EIP55_MEMO.clear()
+        _EIP55_FORMS.clear()
     if len(computed) <= _EIP55_MEMO_MAX:
         _EIP55_MEMO.update(computed)
+        if _forms_owner is _EIP55_MEMO:
+            _EIP55_FORMS.update(["0x" + v for v in computed.values()])
+
+
+def _eip55_forms() -> set[str]:
+    """``{"0x" + form for form in _EIP55_MEMO.values()}``, kept up to date by `_remember`."""
+    global _forms_owner
+    memo = _EIP55_MEMO
+    if _forms_owner is not memo:
+        _EIP55_FORMS.clear()
+        _EIP55_FORMS.update(["0x" + v for v in memo.values()])
+        _forms_owner = memo
+    return _EIP55_FORMS
 
 
 def _eip55_hex(lower: np.ndarray) -> np.ndarray:
@@ -110,6 +133,20 @@ def _eip55_one(lower: str) -> str:
     return found
 
 
+def _all_known_forms(values: list[object]) -> bool:
+    """True when `values` is non-empty and every value is an exact str that is a memoized EIP-55
+    form (so it is its own `checksum`): one C-speed pass, stopping at the first miss, so a list
+    of new or non-EIP-55 spellings costs next to nothing here."""
+    if not values:
+        return False
+    try:
+        if not all(map(_eip55_forms().__contains__, values)):
+            return False
+    except TypeError:  # an unhashable value: not an address
+        return False
+    return set(map(type, values)) == {str}  # a hit by equality alone is not enough: exact str
+
+
 def checksum(value: str) -> str:
     """The EIP-55 form of one `0x` + 40-hex-digit str (= `eth_utils.to_checksum_address`); else
     ValueError. For many values at once, `checksum_many` is faster."""
@@ -125,6 +162,8 @@ def checksum_many(values: Sequence[str]) -> list[str]:
     first one that is not. One keccak per value; the case rule is applied to all at once.
     """
     values = list(values)
+    if _all_known_forms(values):  # all already EIP-55 and memoized: each is its own form
+        return values
     for v in values:
         if not isinstance(v, str) or _HEX40.fullmatch(v) is None:
             raise ValueError(f"{v!r} is not a 0x-prefixed 40-hex-digit address")
@@ -154,16 +193,26 @@ def eip55_flags(values: Sequence[object]) -> np.ndarray:
     """For each value: True when it is a str exactly in its own EIP-55 form (`is_checksummed`).
 
     Vectorized for the output checks (100k+ addresses): one keccak per well-formed value.
+
+    An EIP-55 form already computed in this process decides without a regex or a hash: when every
+    value is an exact ``str`` (the output checks), by membership in `_eip55_forms` (C speed, ~6x
+    faster than the loop); otherwise by looking the value's lowercase hex up in the memo (memo
+    keys are exactly 40 lowercase hex digits, so a hit proves the format too). Both hits mean
+    "`value` is exactly its EIP-55 form"; the values neither finds (new, or not EIP-55) are
+    decided by `_classify`, so the result never depends on what the memo holds.
     """
-    memo = _EIP55_MEMO
-    # an EIP-55 form already computed in this process decides without a regex or a hash (memo
-    # keys are exactly 40 lowercase hex digits, so a hit proves the format too)
-    known = [
-        isinstance(v, str) and len(v) == 42 and v[:2] == "0x" and memo.get(v[2:].lower()) == v[2:]
-        for v in values
-    ]
-    out = np.array(known, dtype=bool) if known else np.zeros(0, dtype=bool)
-    rest = [i for i, k in enumerate(known) if not k]
+    if len(values) and set(map(type, values)) == {str}:
+        forms = _eip55_forms()
+        out = np.fromiter(map(forms.__contains__, values), dtype=bool, count=len(values))
+        rest = np.flatnonzero(~out).tolist()
+    else:
+        memo = _EIP55_MEMO
+        known = [
+            isinstance(v, str) and len(v) == 42 and v[:2] == "0x" and memo.get(v[2:].lower()) == v[2:]
+            for v in values
+        ]
+        out = np.array(known, dtype=bool) if known else np.zeros(0, dtype=bool)
+        rest = [i for i, k in enumerate(known) if not k]
     if rest:
         idx, given, _, expected = _classify([values[i] for i in rest])
         if idx:

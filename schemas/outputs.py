@@ -29,7 +29,9 @@ def _match(pattern: str, *, optional: bool = False) -> pa.Check:
 def _eip55(*, optional: bool = False) -> pa.Check:
     def fn(s: pd.Series) -> pd.Series:
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        values = list(uniques)
+        # .tolist(), not list(): the same Python values (uniques hold no NA), converted in one
+        # call rather than boxed one by one (an Arrow-backed str Index: ~10x faster)
+        values = uniques.tolist()
         ok = eip55_flags(values)
         if optional:
             ok |= np.array([u == "" for u in values], dtype=bool)
