@@ -77,6 +77,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import chain, repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -500,6 +501,17 @@ def _checksum_all(values: Iterable[object]) -> None:
     checksum_many(list({v for v in values if isinstance(v, str) and _HEX40.fullmatch(v) is not None}))
 
 
+def _addresses_if_valid(values: list[Any]) -> list[str] | None:
+    """The EIP-55 form of every value, in order, when all are `0x` + 40 hex digits (one
+    vectorized `checksum_many`, itself a single set pass when all are already-known EIP-55
+    forms); None when any is not, and then the caller runs its per-value `_address` loop, which
+    raises naming the first bad value and its role exactly as it always did."""
+    try:
+        return checksum_many(values)
+    except ValueError:
+        return None
+
+
 def _address(value: str, what: str) -> str:
     """The EIP-55 form of a `0x` + 40-hex-digit address; ValueError naming `what` otherwise."""
     if not isinstance(value, str) or _HEX40.fullmatch(value) is None:
@@ -521,15 +533,47 @@ def _sha(value: str, what: str) -> str:
 
 def _amounts(amounts: Mapping[str, int], what: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    _checksum_all(amounts)
-    for address, wei in amounts.items():
-        checked = _address(address, what)
+    forms = _addresses_if_valid(list(amounts))
+    if forms is None:  # a malformed address: _address below names the first one
+        _checksum_all(amounts)
+    for i, (address, wei) in enumerate(amounts.items()):
+        checked = forms[i] if forms is not None else _address(address, what)
         if isinstance(wei, bool) or not isinstance(wei, int) or wei < 0:
             raise ValueError(f"{what}[{address}] must be a non-negative int, got {wei!r}")
         if checked in out:
             raise ValueError(f"{what}: address {address} appears twice")
         out[checked] = wei
     return out
+
+
+#: Bound parameters per statement in `_insert_rows`: SQLite's limit before 3.32 (999).
+_MAX_PARAMS = 999
+
+
+def _insert_rows(c: sqlite3.Connection, into: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``INSERT INTO <into> VALUES (?, ...)`` for every row, in order - as ``c.executemany`` with
+    the one-row statement, but several rows per statement (``VALUES (...), (...), ...`` up to
+    `_MAX_PARAMS` parameters): the per-row statement step and reset is most of executemany's
+    cost for the ledger's 100k-row inserts (~1.5x faster in all).
+
+    Same rows, same order (so the same rowids / INTEGER PRIMARY KEYs), same constraint checks and
+    errors; a failing statement raises as executemany would, and the caller's transaction
+    (`Ledger._write`) rolls everything back either way. `into` is a constant of this module
+    (``table (col, ...)``), never user data; all values are bound parameters.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ", ".join(["?"] * width) + ")"
+    per = max(1, _MAX_PARAMS // width)
+    full = len(rows) - len(rows) % per
+    if full:
+        c.executemany(
+            f"INSERT INTO {into} VALUES " + ", ".join([one] * per),
+            [list(chain.from_iterable(rows[i : i + per])) for i in range(0, full, per)],
+        )
+    if full < len(rows):
+        c.executemany(f"INSERT INTO {into} VALUES {one}", rows[full:])
 
 
 def _utc_now() -> str:
@@ -992,13 +1036,14 @@ class Ledger:
                 )
             except sqlite3.IntegrityError:  # the partial unique index: never two active runs
                 raise ConcurrentRun(plan.period, plan.based_on, self._active(c, plan.period)) from None
-            c.executemany(
-                "INSERT INTO run_owed (run_id, payout_address, amount_wei) VALUES (?, ?, ?)",
+            _insert_rows(
+                c,
+                "run_owed (run_id, payout_address, amount_wei)",
                 [(run_id, a, str(w)) for a, w in plan.owed.items()],
             )
-            c.executemany(
-                """INSERT INTO transfers (run_id, period, payout_address, amount_wei, batch, batch_file,
-                       batch_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            _insert_rows(
+                c,
+                "transfers (run_id, period, payout_address, amount_wei, batch, batch_file, batch_sha256)",
                 [
                     (
                         run_id,
@@ -1017,14 +1062,10 @@ class Ledger:
                     raise ValueError(f"--history period {hist_period} is not before {plan.period}")
                 self._record_first_eligible(c, hist_period, nodes, None, "history")
             added, moved = self._record_first_eligible(c, plan.period, meta.eligible_nodes, run_id, "run")
-            _checksum_all([*meta.operator_payouts.keys(), *meta.operator_payouts.values()])
-            c.executemany(
-                """INSERT INTO operator_payout_address (operator_address, run_id, period, payout_address)
-                   VALUES (?, ?, ?, ?)""",
-                [
-                    (_address(o, "operator"), run_id, plan.period, _address(p, "payout address"))
-                    for o, p in sorted(meta.operator_payouts.items())
-                ],
+            _insert_rows(
+                c,
+                "operator_payout_address (operator_address, run_id, period, payout_address)",
+                self._operator_rows(meta.operator_payouts, run_id, plan.period),
             )
             new_run = self._active(c, plan.period)
         assert new_run is not None and new_run.run_id == run_id
@@ -1036,6 +1077,20 @@ class Ledger:
         )
 
     @staticmethod
+    def _operator_rows(
+        operator_payouts: Mapping[str, str], run_id: int, period: str
+    ) -> list[tuple[str, int, str, str]]:
+        """(operator, run_id, period, payout address) rows, EIP-55, sorted by the given operator."""
+        pairs = sorted(operator_payouts.items())
+        forms = _addresses_if_valid([a for pair in pairs for a in pair])
+        if forms is None:  # a malformed address: the per-pair loop names the first one
+            _checksum_all([*operator_payouts.keys(), *operator_payouts.values()])
+            return [
+                (_address(o, "operator"), run_id, period, _address(p, "payout address")) for o, p in pairs
+            ]
+        return list(zip(forms[0::2], repeat(run_id), repeat(period), forms[1::2], strict=False))
+
+    @staticmethod
     def _check_transfers(
         plan: Plan, meta: RunMeta, transfers: Sequence[TransferRecord]
     ) -> list[TransferRecord]:
@@ -1043,7 +1098,9 @@ class Ledger:
         outputs = {name: _sha(sha, f"outputs[{name}]") for name, sha in meta.outputs.items()}
         records: list[TransferRecord] = []
         transfers = list(transfers)
-        _checksum_all(t.payout_address for t in transfers)
+        payees = _addresses_if_valid([t.payout_address for t in transfers])
+        if payees is None:  # a malformed address: _address below names it, in transfer order
+            _checksum_all(t.payout_address for t in transfers)
         for i, t in enumerate(transfers):
             if isinstance(t.amount_wei, bool) or not isinstance(t.amount_wei, int) or t.amount_wei <= 0:
                 raise ValueError(f"transfers[{i}].amount_wei must be a positive int, got {t.amount_wei!r}")
@@ -1056,7 +1113,7 @@ class Ledger:
                 )
             records.append(
                 TransferRecord(
-                    _address(t.payout_address, f"transfers[{i}]"),
+                    payees[i] if payees is not None else _address(t.payout_address, f"transfers[{i}]"),
                     t.amount_wei,
                     t.batch,
                     t.batch_file,
@@ -1082,16 +1139,19 @@ class Ledger:
     ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
         """Insert nodes not yet recorded; move a record to `period` if that is earlier. (added, moved)."""
         nodes = list(nodes)
-        _checksum_all(nodes)
-        wanted = sorted({_address(n, "node") for n in nodes})
-        known = {
-            r["node_address"]: r["period"]
-            for r in c.execute("SELECT node_address, period FROM node_first_eligible")
-        }
+        forms = _addresses_if_valid(nodes)
+        if forms is None:  # a malformed address: the loop below names the first one
+            _checksum_all(nodes)
+            forms = [_address(n, "node") for n in nodes]
+        wanted = sorted(set(forms))
+        cur = c.cursor()
+        cur.row_factory = None  # plain (node_address, period) tuples, not sqlite3.Row
+        known: dict[str, str] = dict(cur.execute("SELECT node_address, period FROM node_first_eligible"))
         added = tuple(n for n in wanted if n not in known)
         moved = tuple((n, known[n]) for n in wanted if n in known and period < known[n])
-        c.executemany(
-            "INSERT INTO node_first_eligible (node_address, period, run_id, source) VALUES (?, ?, ?, ?)",
+        _insert_rows(
+            c,
+            "node_first_eligible (node_address, period, run_id, source)",
             [(n, period, run_id, source) for n in added],
         )
         c.executemany(
