@@ -49,7 +49,9 @@ class Inputs:
     """Everything one period's computation depends on."""
 
     period: Period
-    rows: pd.DataFrame  # valid metrics rows, typed (schemas.inputs.ParsedMetrics.rows)
+    # valid metrics rows, typed (schemas.inputs.ParsedMetrics.rows); the address columns are
+    # "str" or Categorical of "str" (validation gives Categoricals: see `aggregate`)
+    rows: pd.DataFrame
     held: pd.DataFrame  # node_address, operator_address of nodes with a rejected row
     registry: pd.DataFrame  # valid registry rows, typed (schemas.inputs.ParsedRegistry.operators)
     held_operators: frozenset[str]  # operators whose registry row was rejected
@@ -122,8 +124,13 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     are exact (int64); "last" is the row with the latest date.
     """
     if len(rows) == 0:
-        return _aggregate_grouped(rows)
-    codes, uniques = pd.factorize(rows["node_address"], sort=True)
+        return _aggregate_grouped(_plain_addresses(rows))
+    sorted_codes = _sorted_codes(rows["node_address"])
+    if sorted_codes is None:
+        rows = _plain_addresses(rows)
+        codes, uniques = pd.factorize(rows["node_address"], sort=True)
+    else:
+        codes, uniques = sorted_codes
     if (codes < 0).any():  # a missing node address (never in validated rows)
         return _aggregate_grouped(rows)
     day = rows["date"].to_numpy().astype("int64")  # datetime64 -> ticks; order-preserving
@@ -168,7 +175,39 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     if last.isna().to_numpy().any():  # `last` skips a missing value: let pandas find the one before
         last = last_cols.iloc[order].groupby(sc, sort=True).last()
         last.index = index
-    return agg.join(last)
+    return agg.join(_plain_addresses(last))
+
+
+def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """`pd.factorize(column, sort=True)` read off a Categorical column without touching its
+    strings (validation gives the rows' addresses as one: `schemas.inputs._address_column`), when
+    its categories are unique, sorted and all used and no value is missing - exactly the case in
+    which the categorical codes are the factorize codes. None otherwise (the caller factorizes)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    categories = column.cat.categories
+    codes = column.cat.codes.to_numpy()
+    if (
+        len(codes) == 0
+        or codes.min() < 0
+        or not categories.is_unique
+        or not categories.is_monotonic_increasing
+        or np.bincount(codes, minlength=len(categories)).min() == 0
+    ):
+        return None
+    return codes.astype(np.intp), categories
+
+
+def _plain_addresses(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with Categorical address columns turned into plain "str" columns (same values)."""
+    cat = [
+        c
+        for c in ("node_address", "operator_address")
+        if c in frame and isinstance(frame[c].dtype, pd.CategoricalDtype)
+    ]
+    if not cat:
+        return frame
+    return frame.assign(**{c: frame[c].astype("str") for c in cat})
 
 
 def _distinct_per_group(values: pd.Series, order: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:

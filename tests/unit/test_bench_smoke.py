@@ -270,3 +270,45 @@ def test_vectorized_aggregate_equals_groupby_reference(seed: int) -> None:
     assert [repr(v) for v in got["stake_cor"]] == [repr(v) for v in expected["stake_cor"]]
     empty = rows.iloc[:0]
     pd.testing.assert_frame_equal(engine.aggregate(empty), engine._aggregate_grouped(empty), check_exact=True)
+
+
+def _as_categorical(rows: pd.DataFrame, *, order: str = "sorted", unused: bool = False) -> pd.DataFrame:
+    out = rows.copy()
+    for c in ("node_address", "operator_address"):
+        cats = sorted(set(rows[c]))
+        if order == "reversed":
+            cats = cats[::-1]
+        if unused:
+            cats = [*cats, "0x" + "f" * 40]
+        out[c] = pd.Categorical(rows[c], categories=pd.Index(cats, dtype="str"))
+    return out
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("order", "unused"), [("sorted", False), ("reversed", False), ("sorted", True)])
+def test_aggregate_of_categorical_addresses_equals_plain_strings(seed: int, order: str, unused: bool) -> None:
+    """Validation hands the engine Categorical address columns (`schemas.inputs._address_column`):
+    read off the codes when the categories are sorted and all used, factorized otherwise; the
+    result is the same frame, with plain "str" columns and index, either way."""
+    rows = _random_rows(np.random.default_rng(seed), 40, 31)
+    expected = engine.aggregate(rows)
+    cat_rows = _as_categorical(rows, order=order, unused=unused)
+    assert (engine._sorted_codes(cat_rows["node_address"]) is not None) == (order == "sorted" and not unused)
+    got = engine.aggregate(cat_rows)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert str(got.index.dtype) == "str" and str(got["operator_address"].dtype) == "str"
+
+
+@pytest.mark.unit
+def test_address_column_is_a_sorted_categorical_of_the_values() -> None:
+    from schemas.inputs import _address_column
+
+    values = ["0xB" + "1" * 39, "0xa" + "2" * 39, "0xB" + "1" * 39, "0xC" + "3" * 39, None]
+    codes = np.array([3, 0, 2, 0, 1, 3], dtype=np.int64)  # value 2 repeats value 0; never None
+    col = _address_column(values, codes)
+    assert isinstance(col, pd.Categorical)
+    assert list(col.categories) == sorted({values[i] for i in codes.tolist()})  # used ones, sorted
+    assert [str(v) for v in col] == [values[i] for i in codes.tolist()]
+    plain = _address_column(values, np.array([0, 4]))  # a missing value: plain strings
+    assert str(plain.dtype) == "str" and plain.iloc[0] == values[0] and pd.isna(plain.iloc[1])
