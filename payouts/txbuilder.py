@@ -255,6 +255,18 @@ def _ser_scalar(v: Any) -> str:
     return serialize(v)  # subclasses, containers of other types, non-JSON values (TypeError)
 
 
+def _ser_member(v: Any, out: list[str]) -> None:
+    """Append SER(`v`) + "," - a container's member (every one is followed by ",")."""
+    tv = type(v)
+    if tv is str:
+        out.append((_encode_str(v) if v.isascii() else _js_string(v)) + ",")
+    elif tv is dict or tv is list or tv is tuple:
+        _ser_into(v, out)
+        out.append(",")
+    else:
+        out.append(_ser_scalar(v) + ",")
+
+
 def _ser_into(obj: Any, out: list[str]) -> None:
     """Append SER(`obj`) to `out`, in pieces (see the notes above `_ser_scalar`)."""
     t = type(obj)
@@ -266,15 +278,7 @@ def _ser_into(obj: Any, out: list[str]) -> None:
         keys, head = _sorted_keys(tuple(obj))
         out.append("{" + head)
         for key in keys:
-            v = obj[key]
-            tv = type(v)
-            if tv is str:
-                out.append((_encode_str(v) if v.isascii() else _js_string(v)) + ",")
-            elif tv is dict or tv is list or tv is tuple:
-                _ser_into(v, out)
-                out.append(",")
-            else:
-                out.append(_ser_scalar(v) + ",")
+            _ser_member(obj[key], out)
         out.append("}")
     elif t is list or t is tuple:
         if not obj:
@@ -282,14 +286,7 @@ def _ser_into(obj: Any, out: list[str]) -> None:
             return
         out.append("[")
         for v in obj:
-            tv = type(v)
-            if tv is str:
-                out.append((_encode_str(v) if v.isascii() else _js_string(v)) + ",")
-            elif tv is dict or tv is list or tv is tuple:
-                _ser_into(v, out)
-                out.append(",")
-            else:
-                out.append(_ser_scalar(v) + ",")
+            _ser_member(v, out)
         out[-1] = out[-1][:-1] + "]"  # every element ended in ","; the last one's becomes "]"
     else:
         out.append(_ser_scalar(obj))
