@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 from eth_utils import to_checksum_address
 
+from flows.ledger import RunMeta
 from flows.sources import Source, read_table
 from payouts.engine import Inputs, Result, compute
 from payouts.period import Period
@@ -138,3 +139,17 @@ def with_policy(**changes: object) -> Policy:
 
 def table_from_bytes(name: str, data: bytes) -> pd.DataFrame:
     return read_table(Source("test", name, data))
+
+
+def run_meta(outputs: dict[str, str], **fields: object) -> RunMeta:
+    """A `RunMeta` for ledger tests: policy phase3 version 1 (a zero hash), price 0.02, no inputs
+    and no totals unless `fields` says otherwise."""
+    base: dict[str, object] = {
+        "policy_name": "phase3",
+        "policy_version": "1",
+        "policy_sha256": "0" * 64,
+        "price": "0.02",
+        "inputs": [],
+        "totals": {},
+    }
+    return RunMeta(outputs=outputs, **{**base, **fields})  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows import ledger as ledger_mod
-from flows.ledger import Ledger, RunMeta, TransferRecord
+from flows.ledger import Ledger, TransferRecord
+from tests.builders import run_meta
 
 pytestmark = pytest.mark.integration
 
@@ -131,14 +132,8 @@ def _emit(
             )
             for i, (a, w) in enumerate(pay)
         ]
-        meta = RunMeta(
-            policy_name="phase3",
-            policy_version="1",
-            policy_sha256="0" * 64,
-            price="0.02",
-            inputs=[],
-            outputs=outputs,
-            totals={},
+        meta = run_meta(
+            outputs,
             eligible_nodes=nodes,  # type: ignore[arg-type]
             operator_payouts=ops,  # type: ignore[arg-type]
         )

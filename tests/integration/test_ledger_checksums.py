@@ -12,7 +12,8 @@ from eth_utils import to_checksum_address
 
 import flows.ledger as ledger_mod
 import payouts.addresses as addresses
-from flows.ledger import Ledger, RunMeta, TransferRecord
+from flows.ledger import Ledger, TransferRecord
+from tests.builders import run_meta
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +49,8 @@ def _emit(ledger: Ledger, period: str, owed: dict[str, int], nodes: list[str], o
     transfers = [
         TransferRecord(a, w, 1, "batch-1.json", outputs["batch-1.json"]) for a, w in plan.pay.items()
     ]
-    meta = RunMeta(
-        policy_name="phase3",
-        policy_version="1",
-        policy_sha256="0" * 64,
-        price="0.02",
-        inputs=[],
-        outputs=outputs,
-        totals={},
+    meta = run_meta(
+        outputs,
         eligible_nodes=frozenset(nodes),
         operator_payouts=ops,
         safe_address=_addresses("safe", 1, 0)[0].lower(),

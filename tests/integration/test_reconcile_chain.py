@@ -18,6 +18,7 @@ from flows.reconcile import read_transfers, reconcile_period
 from payouts.deltas import assign_batches
 from payouts.errors import InputError
 from payouts.reconcile import MISSING, OVER, PAID, SHORT, UNEXPECTED
+from tests.builders import run_meta
 from tests.support.chain import MULTISEND_CALL_ONLY_141, LocalChain, start_chain
 
 pytestmark = pytest.mark.integration
@@ -110,14 +111,8 @@ def ledger(
         key = run_key(policy_sha256="0" * 64, inputs=[("metrics", "1" * 64)], price="0.02")
         plan = opened.plan_emission(PERIOD, key, OWED)
         outputs = {f"batch-{b}.json": hashlib.sha256(file_bytes(f)).hexdigest() for b, f in files.items()}
-        meta = RunMeta(
-            policy_name="phase3",
-            policy_version="1",
-            policy_sha256="0" * 64,
-            price="0.02",
-            inputs=[],
-            outputs=outputs,
-            totals={},
+        meta = run_meta(
+            outputs,
             chain_id=chain.chain_id,
             safe_address=safe,
             token_address=chain.token,
