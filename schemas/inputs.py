@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -160,10 +161,14 @@ class Columns:
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
         self._cache: dict[tuple[str, str], object] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def prefetch(self, jobs: list[Callable[[], object]]) -> None:
-        """Run parse jobs (of distinct columns) on Arrow's CPU count of threads: the kernels
-        release the GIL, so the columns are parsed side by side. Results land in the cache."""
+        """Run parse jobs on Arrow's CPU count of threads: Arrow and numpy kernels release the
+        GIL, so columns are parsed side by side, and a job in Python (the address checks) runs
+        while the other thread's kernels do. Results land in the cache; a result two jobs need
+        is computed once (`_memo` locks per key)."""
         workers = max(1, min(len(jobs), pa_arrow.cpu_count()))
         if workers == 1:
             for job in jobs:
@@ -188,9 +193,18 @@ class Columns:
         )
 
     def _memo(self, key: tuple[str, str], make: Callable[[], object]) -> object:
-        if key not in self._cache:
-            self._cache[key] = make()
+        if key in self._cache:
+            return self._cache[key]
+        with self._locks_lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one computation per key, also when prefetch threads ask at once
+            if key not in self._cache:
+                self._cache[key] = make()
         return self._cache[key]
+
+    def memo(self, key: tuple[str, str], make: Callable[[], object]) -> object:
+        """A result about column `key[0]` kept with its parse results (as `_memo`)."""
+        return self._memo(key, make)
 
     def arrow(self, name: str) -> pa_arrow.ChunkedArray | pa_arrow.Array:
         return self._memo((name, "arrow"), lambda: _arrow(self.frame[name]))  # type: ignore[return-value]
@@ -339,6 +353,10 @@ def _le_ok(c: Columns, small: str, big: str) -> np.ndarray:
 
 def _unique_ok(c: Columns) -> np.ndarray:
     """No two rows for the same (date, node), the node compared without case: on integer codes."""
+    return c.memo(("node_address", "unique_date_node"), lambda: _unique_flags(c))  # type: ignore[return-value]
+
+
+def _unique_flags(c: Columns) -> np.ndarray:
     dcodes, dates = c.factorized("date")
     ncodes, nodes = c.factorized("node_address")
     # lowercase each distinct node once, then give equal lowercase forms one code
@@ -720,10 +738,22 @@ def _held_nodes(
 
 
 def _distinct(cols: Columns, name: str) -> tuple[np.ndarray, list[object]]:
-    """(codes per row with NA as its own last code, the distinct values): factorized once."""
-    codes, uniques = cols.factorized(name)
-    values = list(np.asarray(uniques, dtype=object))
-    return np.where(codes < 0, len(values), codes), values
+    """(codes per row with NA as its own last code, the distinct values): factorized once, kept."""
+
+    def make() -> tuple[np.ndarray, list[object]]:
+        codes, uniques = cols.factorized(name)
+        values = list(np.asarray(uniques, dtype=object))
+        return np.where(codes < 0, len(values), codes), values
+
+    return cols.memo((name, "distinct"), make)  # type: ignore[return-value]
+
+
+def _checked(cols: Columns, name: str) -> tuple[pd.Series, pd.Series]:
+    """`check_address_series` of the column's distinct values (in `_distinct` order), kept."""
+    return cols.memo(  # type: ignore[return-value]
+        (name, "checked"),
+        lambda: check_address_series(pd.Series(_distinct(cols, name)[1], dtype=object)),
+    )
 
 
 def _problem_flags(problems: pd.Series, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -807,10 +837,11 @@ def parse_metrics(
     _check_size(len(raw), max_rows, source)
     raw = raw.loc[:, list(METRICS_COLUMNS)]
     cols = Columns(raw)
-    cols.prefetch(
+    cols.prefetch(  # the Python-heavy jobs first: they overlap the other thread's Arrow work
         [
-            lambda: cols.factorized("node_address"),
-            lambda: cols.factorized("operator_address"),
+            lambda: _checked(cols, "node_address"),
+            lambda: _checked(cols, "operator_address"),
+            lambda: _unique_ok(cols),
             cols.dates,
             lambda: (cols.factorized("stake_cor"), cols.match("stake_cor", _DECIMAL_RE)),
             *[lambda c=c: cols.float(c) for c in FLOAT_COLUMNS],
@@ -844,9 +875,9 @@ def parse_metrics(
             fix="pass the snapshot of this month only, or the right --period",
         )
     # Addresses: checked once per distinct value, then spread over the rows by their codes.
-    fixed_nodes, node_problems = check_address_series(pd.Series(nodes, dtype=object))
-    ocodes, ops = _distinct(cols, "operator_address")
-    fixed_ops, op_problems = check_address_series(pd.Series(ops, dtype=object))
+    fixed_nodes, node_problems = _checked(cols, "node_address")
+    ocodes, _ = _distinct(cols, "operator_address")
+    fixed_ops, op_problems = _checked(cols, "operator_address")
     flags = {
         "node_address": _problem_flags(node_problems, ncodes),
         "operator_address": _problem_flags(op_problems, ocodes),

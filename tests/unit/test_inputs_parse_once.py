@@ -213,3 +213,28 @@ def test_take_str_fixed_width_path_equals_arrow_take(values: list[str | None]) -
         width = len(values[0] or "")
         qualifies = all(isinstance(v, str) and v.isascii() and v and len(v) == width for v in used)
         assert (fixed is not None) == qualifies
+
+
+def test_prefetch_computes_a_shared_result_once() -> None:
+    """Two prefetch jobs needing the same result (the address checks and the duplicate check both
+    need a factorized column) compute it once: `_memo` locks per key."""
+    import threading
+    import time
+
+    cols = Columns(pd.DataFrame({"a": ["x", "y"]}, dtype="str"))
+    calls: list[str] = []
+    import pyarrow as pa
+
+    started = threading.Barrier(min(2, pa.cpu_count()))  # prefetch's thread count
+
+    def slow() -> int:
+        calls.append(threading.current_thread().name)
+        time.sleep(0.05)
+        return 42
+
+    def job() -> object:
+        started.wait(timeout=5)  # both threads ask at the same moment
+        return cols.memo(("a", "slow"), slow)
+
+    cols.prefetch([job, job])
+    assert len(calls) == 1 and cols.memo(("a", "slow"), lambda: 0) == 42
