@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from payouts.engine import Totals
+from payouts.jsonfmt import dumps_indented
 from payouts.money import format_units, format_usd
 from payouts.policy import Policy
 
@@ -103,4 +103,4 @@ def build_manifest(
 
 def render_json(obj: Mapping[str, Any]) -> bytes:
     """Deterministic JSON: sorted keys, 2-space indent, UTF-8, trailing newline."""
-    return (json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return (dumps_indented(obj, sort_keys=True) + "\n").encode("utf-8")

@@ -34,6 +34,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
 from payouts.addresses import checksum, eip55_flags, is_checksummed
+from payouts.jsonfmt import dumps_indented
 
 __all__ = [
     "DEFAULT_TX_BUILDER_VERSION",
@@ -507,70 +508,7 @@ def render_batch_json(batch: dict) -> bytes:
     Keys stay in the builder's order (never sorted). The checksum covers parsed values, not
     whitespace, so the builder verifies this layout as well as its own.
     """
-    parts: list[str] = []
-    try:
-        _dump_indented(batch, "\n", parts)
-    except _NotPlain:  # anything beyond str/int/bool/None/dict/list: the standard encoder
-        return (json.dumps(batch, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    parts.append("\n")
-    return "".join(parts).encode("utf-8")
-
-
-class _NotPlain(Exception):
-    pass
-
-
-def _dump_indented(obj: object, newline: str, out: list[str]) -> None:
-    """``json.dumps(obj, indent=2, ensure_ascii=False)`` for str/int/bool/None/dict(str keys)/list
-    values, appended to `out` (several times faster than the stdlib's pure-Python indenting
-    encoder, byte-identical: pinned by tests against json.dumps). `newline` is "\n" + the current
-    indent. A dict's or list's scalar members are written inline with their key/separator (one
-    piece each, no call); containers recurse; anything else raises `_NotPlain`."""
-    if isinstance(obj, str):
-        out.append(_encode_str(obj))
-    elif obj is None:
-        out.append("null")
-    elif obj is True:
-        out.append("true")
-    elif obj is False:
-        out.append("false")
-    elif type(obj) is int:
-        out.append(int.__repr__(obj))
-    elif type(obj) is dict:
-        if not obj:
-            out.append("{}")
-            return
-        inner = newline + "  "
-        sep = "{" + inner
-        for key, value in obj.items():
-            if type(key) is not str:
-                raise _NotPlain
-            tv = type(value)
-            if tv is str:
-                out.append(f"{sep}{_encode_str(key)}: {_encode_str(value)}")
-            elif value is None:
-                out.append(f"{sep}{_encode_str(key)}: null")
-            else:
-                out.append(f"{sep}{_encode_str(key)}: ")
-                _dump_indented(value, inner, out)
-            sep = "," + inner
-        out.append(newline + "}")
-    elif type(obj) is list:
-        if not obj:
-            out.append("[]")
-            return
-        inner = newline + "  "
-        sep = "[" + inner
-        for value in obj:
-            if type(value) is str:
-                out.append(sep + _encode_str(value))
-            else:
-                out.append(sep)
-                _dump_indented(value, inner, out)
-            sep = "," + inner
-        out.append(newline + "]")
-    else:
-        raise _NotPlain
+    return (dumps_indented(batch) + "\n").encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------
