@@ -56,7 +56,9 @@ def _rows(values: Sequence[str]) -> np.ndarray:
 #: EIP-55 forms already computed (40 lowercase hex digits -> 40 EIP-55 digits), by every function
 #: here, one value or many. A run checks the same addresses at several steps (input validation,
 #: output validation, ledger, batches): each is hashed once per process. Bounded: cleared when
-#: full (a 100k-node month has ~140k addresses).
+#: full (a 100k-node month has ~140k addresses). Safe on several threads: it is only read by
+#: single calls (get, a copy of its values) and every entry it can hold is correct, so a race can
+#: only cost a hash, never change an answer.
 _EIP55_MEMO: dict[str, str] = {}
 _EIP55_MEMO_MAX = 1 << 18
 
@@ -87,7 +89,9 @@ def _eip55_forms() -> set[str]:
     memo = _EIP55_MEMO
     if _forms_owner is not memo:
         _EIP55_FORMS.clear()
-        _EIP55_FORMS.update(["0x" + v for v in memo.values()])
+        # list() copies the values in one C call: validation checks addresses on two threads
+        # (schemas.inputs prefetch), and iterating a dict another thread grows would raise
+        _EIP55_FORMS.update(["0x" + v for v in list(memo.values())])
         _forms_owner = memo
     return _EIP55_FORMS
 

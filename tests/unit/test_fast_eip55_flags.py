@@ -158,3 +158,28 @@ def test_output_check_marks_missing_values_false() -> None:
     series = pd.Series(["0x52908400098527886E0F7030069857D2E4169EE7", None, ""], dtype="string")
     assert outputs._eip55(optional=True)._check_fn(series).tolist() == [True, False, True]
     assert outputs._eip55()._check_fn(series).tolist() == [True, False, False]
+
+
+def test_two_threads_share_the_memo_without_changing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation checks node and operator addresses on two threads at once (schemas.inputs
+    prefetch): with the memo filling, rebuilt and cleared at a small bound meanwhile, every
+    answer stays the reference's and nothing raises."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(addresses, "_EIP55_MEMO", {})
+    monkeypatch.setattr(addresses, "_EIP55_MEMO_MAX", 500)
+    corpora = [_corpus(seed, 150) for seed in (11, 12)]
+    expected_flags = [_reference(c) for c in corpora]
+    expected_checks = [[addresses.check_address(v) for v in c] for c in corpora]
+    addresses._EIP55_MEMO.clear()
+
+    def work(k: int) -> bool:
+        for _ in range(20):
+            fixed, problems = addresses.check_address_series(pd.Series(corpora[k], dtype=object))
+            got = [(None if pd.isna(f) else f, p) for f, p in zip(fixed, problems, strict=True)]
+            assert got == expected_checks[k]
+            assert addresses.eip55_flags(corpora[k]).tolist() == expected_flags[k]
+        return True
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert all(pool.map(work, [0, 1, 0, 1]))
