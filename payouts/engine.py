@@ -119,9 +119,10 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     """Per-node aggregates over the valid rows (section 3), indexed by node_address (sorted).
 
     Vectorized over integer node codes (3.1M rows at network scale): the node addresses are
-    factorized once, in sorted order (the order of `groupby(sort=True)`), and the rows are put in
-    (node, date) order by a stable `lexsort`, so each node is one contiguous run. Integer sums
-    are exact (int64); "last" is the row with the latest date.
+    factorized once, in sorted order (the order of `groupby(sort=True)`), or read off the codes
+    of a Categorical column (`_sorted_codes`), and the rows are put in (node, date) order, as a
+    stable `lexsort` orders them (`_node_date_order`), so each node is one contiguous run. Integer
+    sums are exact (int64); "last" is the row with the latest date.
     """
     if len(rows) == 0:
         return _aggregate_grouped(_plain_addresses(rows))
@@ -133,8 +134,9 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
         codes, uniques = sorted_codes
     if (codes < 0).any():  # a missing node address (never in validated rows)
         return _aggregate_grouped(rows)
-    day = rows["date"].to_numpy().astype("int64")  # datetime64 -> ticks; order-preserving
-    order = np.lexsort((day, codes))  # stable: = sort_values(["node_address", "date"], "mergesort")
+    dates = rows["date"].to_numpy()
+    day = dates.astype("int64")  # datetime64 -> ticks; order-preserving
+    order = _node_date_order(codes, dates, len(uniques))
     sc = codes[order]
     boundary = np.empty(len(sc), dtype=bool)
     boundary[0] = True
@@ -176,6 +178,47 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
         last = last_cols.iloc[order].groupby(sc, sort=True).last()
         last.index = index
     return agg.join(_plain_addresses(last))
+
+
+#: datetime64 units whose ticks divide a day exactly: (unit, count) -> ticks per day
+_TICKS_PER_DAY = {
+    ("D", 1): 1,
+    ("s", 1): 86_400,
+    ("ms", 1): 86_400_000,
+    ("us", 1): 86_400_000_000,
+    ("ns", 1): 86_400_000_000_000,
+}
+
+
+def _node_date_order(codes: np.ndarray, dates: np.ndarray, n_codes: int) -> np.ndarray:
+    """Row positions in (node code, date) order: ``np.lexsort((dates, codes))`` (stable).
+
+    Validated rows hold each (node, date) once and their dates are whole days of one month, so
+    the key ``code * days + day`` is unique and small: the order is a counting sort over it
+    (a few linear numpy passes, about 10x faster than lexsort on 3M rows). A repeated key, a
+    missing date, a time of day or a wide date range falls back to lexsort itself, so the result
+    is always lexsort's. Pinned to lexsort by tests."""
+    ticks = dates.astype("int64")
+    if len(ticks) == 0 or not np.issubdtype(dates.dtype, np.datetime64) or np.isnat(dates).any():
+        return np.lexsort((ticks, codes))
+    per_day = _TICKS_PER_DAY.get(np.datetime_data(dates.dtype))
+    offset = ticks - ticks.min()
+    if per_day is None or (offset % per_day).any():  # another unit, or a time of day
+        return np.lexsort((ticks, codes))
+    day = offset // per_day
+    days = int(day.max()) + 1
+    span = n_codes * days
+    if span > 4 * len(ticks) + 1024:
+        return np.lexsort((ticks, codes))
+    key = codes.astype(np.int64) * days + day
+    present = np.zeros(span, dtype=bool)
+    present[key] = True
+    if int(np.count_nonzero(present)) != len(key):  # a repeated (node, day): keep lexsort's ties
+        return np.lexsort((ticks, codes))
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    order = np.empty(len(key), dtype=np.intp)
+    order[rank[key]] = np.arange(len(key), dtype=np.intp)
+    return order
 
 
 def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index] | None:

@@ -312,3 +312,39 @@ def test_address_column_is_a_sorted_categorical_of_the_values() -> None:
     assert [str(v) for v in col] == [values[i] for i in codes.tolist()]
     plain = _address_column(values, np.array([0, 4]))  # a missing value: plain strings
     assert str(plain.dtype) == "str" and plain.iloc[0] == values[0] and pd.isna(plain.iloc[1])
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("unit", ["D", "s", "us", "ns", "h"])
+def test_node_date_order_equals_lexsort(unit: str) -> None:
+    """The counting sort of (node, day) keys gives lexsort's order, and every case it cannot
+    take (repeated keys, NaT, a time of day, another unit, a wide range) falls back to it."""
+    rng = np.random.default_rng(9)
+    start = np.datetime64("2026-10-01", unit)
+    for n_codes, days, n, extra in [
+        (50, 31, 1_000, "unique"),
+        (7, 3, 21, "unique"),
+        (1, 1, 1, "unique"),
+        (40, 31, 600, "repeat"),
+        (40, 31, 600, "nat"),
+        (40, 31, 600, "time"),
+        (5, 4000, 200, "unique"),  # a wide range: span above the bound
+    ]:
+        pairs = rng.permutation(n_codes * days)[: min(n, n_codes * days)]
+        codes = (pairs // days).astype(np.intp)
+        dates = start + (pairs % days).astype(f"timedelta64[{'D' if unit != 'h' else 'h'}]").astype(
+            f"timedelta64[{unit}]"
+        )
+        if extra == "repeat":
+            codes, dates = np.concatenate([codes, codes[:50]]), np.concatenate([dates, dates[:50]])
+        elif extra == "nat":
+            dates[::7] = np.datetime64("NaT")
+        elif extra == "time" and unit != "D":
+            dates[3] = dates[3] + np.timedelta64(1, unit)
+        expected = np.lexsort((dates.astype("int64"), codes))
+        fast = extra == "unique" and unit != "h" and days < 4000
+        with pytest.MonkeyPatch.context() as patch:
+            if fast:  # the counting sort must answer without lexsort
+                patch.setattr(engine.np, "lexsort", lambda *_: pytest.fail("fell back to lexsort"))
+            got = engine._node_date_order(codes, dates, n_codes)
+        np.testing.assert_array_equal(got, expected)
