@@ -145,6 +145,11 @@ def artifacts_task(period: str, emission: Emission, result: Result, prepared: pi
 @flow(name="monthly_payout", flow_run_name="payout-{period}", validate_parameters=False, log_prints=False)
 def monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Result, pipeline.Prepared]:
     """Compute and emit one payout period. Raises InputError for bad input (nothing written)."""
+    with pipeline.frozen_heap():
+        return _monthly_payout(period, req)
+
+
+def _monthly_payout(period: str, req: pipeline.RunRequest) -> tuple[Emission, Result, pipeline.Prepared]:
     # Arguments that need no file are checked first, so a typo fails before any fetch.
     params = pipeline.parse_request(req)
     metrics = fetch_task("metrics", req.metrics, period, req.base_dir, req.limits.max_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,35 @@ def test_crash_after_ledger_commit_is_restored_by_the_rerun(tmp_path: Path) -> N
     assert _hashes(tmp_path / "2026-10") == _hashes(clean)
     with Ledger.open(tmp_path / "ledger.sqlite") as led:
         assert [r.seq for r in led.runs("2026-10")] == [1]  # no double emission
+
+
+def test_a_run_freezes_the_heap_only_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`frozen_heap` keeps the objects that exist before a run out of the collector's scans while
+    it runs, and hands them back afterwards (also when the run fails): the outputs are those of
+    a run without it."""
+    import gc
+
+    from flows import pipeline
+
+    seen: list[int] = []
+    compute = pipeline.compute
+
+    def spy(inputs: object) -> object:
+        seen.append(gc.get_freeze_count())
+        return compute(inputs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "compute", spy)
+    before = gc.get_freeze_count()
+    folder, _, _ = run_without_prefect(_req(tmp_path / "a"))
+    assert seen and seen[0] > before and gc.get_freeze_count() == before
+    with pytest.raises(Exception, match="price"):  # a failing run unfreezes too
+        run_without_prefect(_req(tmp_path / "c", price="not a price"))
+    assert gc.get_freeze_count() == before
+    monkeypatch.setattr(pipeline, "frozen_heap", _no_freeze)
+    plain, _, _ = run_without_prefect(_req(tmp_path / "b"))
+    assert _hashes(folder) == _hashes(plain)
+
+
+@contextlib.contextmanager
+def _no_freeze() -> Iterator[None]:
+    yield
