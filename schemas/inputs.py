@@ -168,7 +168,7 @@ class Columns:
         """Run parse jobs on Arrow's CPU count of threads: Arrow and numpy kernels release the
         GIL, so columns are parsed side by side, and a job in Python (the address checks) runs
         while the other thread's kernels do. Results land in the cache; a result two jobs need
-        is computed once (`_memo` locks per key)."""
+        is computed once (`memo` locks per key)."""
         workers = max(1, min(len(jobs), pa_arrow.cpu_count()))
         if workers == 1:
             for job in jobs:
@@ -192,7 +192,8 @@ class Columns:
             and (s.index is index or s.index.equals(index))
         )
 
-    def _memo(self, key: tuple[str, str], make: Callable[[], object]) -> object:
+    def memo(self, key: tuple[str, str], make: Callable[[], object]) -> object:
+        """The result `make` gives for `key` (column, what), computed once and kept."""
         if key in self._cache:
             return self._cache[key]
         with self._locks_lock:
@@ -202,36 +203,32 @@ class Columns:
                 self._cache[key] = make()
         return self._cache[key]
 
-    def memo(self, key: tuple[str, str], make: Callable[[], object]) -> object:
-        """A result about column `key[0]` kept with its parse results (as `_memo`)."""
-        return self._memo(key, make)
-
     def arrow(self, name: str) -> pa_arrow.ChunkedArray | pa_arrow.Array:
-        return self._memo((name, "arrow"), lambda: _arrow(self.frame[name]))  # type: ignore[return-value]
+        return self.memo((name, "arrow"), lambda: _arrow(self.frame[name]))  # type: ignore[return-value]
 
     def match(self, name: str, pattern: str) -> np.ndarray:
-        return self._memo((name, pattern), lambda: _match_arrow(self.arrow(name), pattern))  # type: ignore[return-value]
+        return self.memo((name, pattern), lambda: _match_arrow(self.arrow(name), pattern))  # type: ignore[return-value]
 
     def float(self, name: str) -> Parsed:
         def make() -> Parsed:
             ok = self.match(name, _FLOAT_RE)
             return Parsed(ok, _values(self.arrow(name), ok, pa_arrow.float64()).astype("float64"))
 
-        return self._memo((name, "float"), make)  # type: ignore[return-value]
+        return self.memo((name, "float"), make)  # type: ignore[return-value]
 
     def int(self, name: str) -> Parsed:
         def make() -> Parsed:
             ok = self.match(name, _INT_RE)
             return Parsed(ok, _values(self.arrow(name), ok, pa_arrow.int64()).astype(np.int64))
 
-        return self._memo((name, "int"), make)  # type: ignore[return-value]
+        return self.memo((name, "int"), make)  # type: ignore[return-value]
 
     def is_empty(self, name: str) -> np.ndarray:
-        return self._memo((name, "empty"), lambda: _np_bool(pa_compute.equal(self.arrow(name), "")))  # type: ignore[return-value]
+        return self.memo((name, "empty"), lambda: _np_bool(pa_compute.equal(self.arrow(name), "")))  # type: ignore[return-value]
 
     def factorized(self, name: str) -> tuple[np.ndarray, pd.Index]:
         """pd.factorize of the column (codes, -1 for NA; uniques in order of appearance)."""
-        return self._memo((name, "factorize"), lambda: pd.factorize(self.frame[name], use_na_sentinel=True))  # type: ignore[return-value]
+        return self.memo((name, "factorize"), lambda: pd.factorize(self.frame[name], use_na_sentinel=True))  # type: ignore[return-value]
 
     def dates(self, name: str = "date") -> tuple[np.ndarray, np.ndarray]:
         """(shaped: YYYY-MM-DD form, datetime64 per row: NaT unless a real date of that form),
@@ -246,7 +243,7 @@ class Columns:
             parsed = np.append(parsed_u, np.datetime64("NaT", "us").astype(parsed_u.dtype))[codes]
             return shaped, parsed
 
-        return self._memo((name, "dates"), make)  # type: ignore[return-value]
+        return self.memo((name, "dates"), make)  # type: ignore[return-value]
 
 
 def _cols(cols: Columns | None, s: pd.Series) -> Columns:
@@ -762,38 +759,9 @@ def _problem_flags(problems: pd.Series, codes: np.ndarray) -> tuple[np.ndarray, 
     return bad_format[codes], bad_checksum[codes]
 
 
-def _take_fixed(values: list[str | None], codes: np.ndarray) -> pd.Series | None:
-    """`_take_str` when every value a code points at is ASCII of one width (EIP-55 addresses:
-    42): a numpy take of fixed-width byte strings (about 10x faster than Arrow's string take on
-    3M random codes) is already the Arrow data buffer; the offsets are multiples of the width.
-    None when the values do not qualify."""
-    if len(codes) == 0 or not values:
-        return None
-    first = next((v for v in values if isinstance(v, str)), None)
-    if first is None or not first:
-        return None
-    width = len(first)
-    usable = np.fromiter((isinstance(v, str) and len(v) == width for v in values), bool, len(values))
-    if not usable[codes].all():
-        return None
-    text = "".join(v if ok else "\0" * width for v, ok in zip(values, usable.tolist(), strict=True))  # type: ignore[misc]
-    if len(text) != width * len(values) or not text.isascii():
-        return None
-    data = np.frombuffer(text.encode("ascii"), dtype=f"S{width}").take(codes)
-    offsets = np.arange(0, width * (len(codes) + 1), width, dtype=np.int64)
-    array = pa_arrow.LargeStringArray.from_buffers(
-        len(codes), pa_arrow.py_buffer(offsets), pa_arrow.py_buffer(data)
-    )
-    return pa_arrow.chunked_array([array]).to_pandas()
-
-
 def _take_str(values: list[str | None], codes: np.ndarray) -> pd.Series:
-    """A "str" column of `values[code]` for each code (no per-row Python). Fixed-width ASCII
-    values (addresses) take `_take_fixed`; others an Arrow take on 32-bit offsets, about 5x
-    faster than on pandas' 64-bit ones, then widened."""
-    fixed = _take_fixed(values, codes)
-    if fixed is not None:
-        return fixed
+    """A "str" column of `values[code]` for each code (Arrow take: no per-row Python). The take
+    runs on 32-bit offsets, about 5x faster than on pandas' 64-bit ones, then is widened."""
     index = pa_arrow.array(codes)
     try:
         taken = pa_compute.take(pa_arrow.array(values, type=pa_arrow.string()), index)

@@ -191,11 +191,11 @@ def test_kept_rows_equals_take_and_reuses_the_array(dtype: str) -> None:
         ["x\x00y", "abc", None],  # NUL inside a value is kept
     ],
 )
-def test_take_str_fixed_width_path_equals_arrow_take(values: list[str | None]) -> None:
+def test_take_str_equals_arrow_take(values: list[str | None]) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from schemas.inputs import _take_fixed, _take_str
+    from schemas.inputs import _take_str
 
     rng = np.random.default_rng(3)
     n = len(values)
@@ -208,16 +208,11 @@ def test_take_str_fixed_width_path_equals_arrow_take(values: list[str | None]) -
         got = _take_str(values, codes)
         assert str(got.dtype) == "str"
         assert [v if isinstance(v, str) else None for v in got] == expected
-        fixed = _take_fixed(values, codes)
-        used = {values[i] for i in codes.tolist()}
-        width = len(values[0] or "")
-        qualifies = all(isinstance(v, str) and v.isascii() and v and len(v) == width for v in used)
-        assert (fixed is not None) == qualifies
 
 
 def test_prefetch_computes_a_shared_result_once() -> None:
     """Two prefetch jobs needing the same result (the address checks and the duplicate check both
-    need a factorized column) compute it once: `_memo` locks per key."""
+    need a factorized column) compute it once: `memo` locks per key."""
     import threading
     import time
 
