@@ -198,8 +198,10 @@ def _node_date_order(codes: np.ndarray, dates: np.ndarray, n_codes: int) -> np.n
     (a few linear numpy passes, about 10x faster than lexsort on 3M rows). A repeated key, a
     missing date, a time of day or a wide date range falls back to lexsort itself, so the result
     is always lexsort's. Pinned to lexsort by tests."""
-    ticks = dates.astype("int64")
-    if len(ticks) == 0 or not np.issubdtype(dates.dtype, np.datetime64) or np.isnat(dates).any():
+    if not np.issubdtype(dates.dtype, np.datetime64):
+        return np.lexsort((dates.astype("int64"), codes))
+    ticks = dates.view(np.int64)  # the same ticks as astype, without a copy
+    if len(ticks) == 0 or np.isnat(dates).any():
         return np.lexsort((ticks, codes))
     per_day = _TICKS_PER_DAY.get(np.datetime_data(dates.dtype))
     offset = ticks - ticks.min()
