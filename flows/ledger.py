@@ -494,18 +494,11 @@ def check_artifacts(run: Run, directory: Path) -> list[str]:
     return bad
 
 
-def _checksum_all(values: Iterable[object]) -> None:
-    """Checksum the well-formed values in one vectorized pass (`checksum_many`), which fills the
-    process memo of `payouts.addresses` that `_address` then reads: a run's node, operator and
-    payee addresses are each hashed once. Malformed values are left to `_address`, which names them."""
-    checksum_many(list({v for v in values if isinstance(v, str) and _HEX40.fullmatch(v) is not None}))
-
-
 def _addresses_if_valid(values: list[Any]) -> list[str] | None:
     """The EIP-55 form of every value, in order, when all are `0x` + 40 hex digits (one
     vectorized `checksum_many`, itself a single set pass when all are already-known EIP-55
-    forms); None when any is not, and then the caller runs its per-value `_address` loop, which
-    raises naming the first bad value and its role exactly as it always did."""
+    forms; each address is hashed once per process). None when any is not, and then the caller
+    runs its per-value `_address` loop, which raises naming the first bad value and its role."""
     try:
         return checksum_many(values)
     except ValueError:
@@ -533,9 +526,7 @@ def _sha(value: str, what: str) -> str:
 
 def _amounts(amounts: Mapping[str, int], what: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    forms = _addresses_if_valid(list(amounts))
-    if forms is None:  # a malformed address: _address below names the first one
-        _checksum_all(amounts)
+    forms = _addresses_if_valid(list(amounts))  # None: _address below names the bad one
     for i, (address, wei) in enumerate(amounts.items()):
         checked = forms[i] if forms is not None else _address(address, what)
         if isinstance(wei, bool) or not isinstance(wei, int) or wei < 0:
@@ -1084,7 +1075,6 @@ class Ledger:
         pairs = sorted(operator_payouts.items())
         forms = _addresses_if_valid([a for pair in pairs for a in pair])
         if forms is None:  # a malformed address: the per-pair loop names the first one
-            _checksum_all([*operator_payouts.keys(), *operator_payouts.values()])
             return [
                 (_address(o, "operator"), run_id, period, _address(p, "payout address")) for o, p in pairs
             ]
@@ -1098,9 +1088,8 @@ class Ledger:
         outputs = {name: _sha(sha, f"outputs[{name}]") for name, sha in meta.outputs.items()}
         records: list[TransferRecord] = []
         transfers = list(transfers)
+        # None: a malformed address, which _address below names, in transfer order
         payees = _addresses_if_valid([t.payout_address for t in transfers])
-        if payees is None:  # a malformed address: _address below names it, in transfer order
-            _checksum_all(t.payout_address for t in transfers)
         for i, t in enumerate(transfers):
             if isinstance(t.amount_wei, bool) or not isinstance(t.amount_wei, int) or t.amount_wei <= 0:
                 raise ValueError(f"transfers[{i}].amount_wei must be a positive int, got {t.amount_wei!r}")
@@ -1141,7 +1130,6 @@ class Ledger:
         nodes = list(nodes)
         forms = _addresses_if_valid(nodes)
         if forms is None:  # a malformed address: the loop below names the first one
-            _checksum_all(nodes)
             forms = [_address(n, "node") for n in nodes]
         wanted = sorted(set(forms))
         cur = c.cursor()

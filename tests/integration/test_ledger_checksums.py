@@ -119,7 +119,7 @@ def test_address_equals_eth_utils_and_the_cache_stays_bounded(monkeypatch: pytes
             "0x" + a[2:].upper(),
             "0x" + "".join(rng.choice([c.lower(), c.upper()]) for c in a[2:]),
         ]
-    ledger_mod._checksum_all(values[:100])
+    addresses.checksum_many(values[:100])
     assert len(addresses._EIP55_MEMO) <= 16
     assert [ledger_mod._address(v, "x") for v in values] == [to_checksum_address(v) for v in values]
     assert len(addresses._EIP55_MEMO) <= 16
