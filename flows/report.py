@@ -180,6 +180,18 @@ def _read_csv(period_dir: Path, name: str, manifest: dict[str, Any], columns: tu
     return _Table(dict(zip(header, by_column, strict=True)), len(rows))
 
 
+def _operator_row(texts: tuple[str, ...]) -> OperatorRow:
+    """One operator_payouts.csv row (its `OPERATOR_AMOUNT_COLUMNS` values, in that order) as
+    `OperatorRow` holds it: addresses as text, the node count as int, money as Decimal."""
+    values: dict[str, str | int | Decimal] = {}
+    for column, text in zip(OPERATOR_AMOUNT_COLUMNS, texts, strict=True):
+        if column in ("operator_address", "payout_address"):
+            values[column] = text
+        else:
+            values[column] = int(text) if column == "eligible_nodes" else Decimal(text)
+    return OperatorRow(**values)  # type: ignore[arg-type]
+
+
 def _rank_tiers(manifest: dict[str, Any], policy_dir: Path) -> tuple[RankTier, ...]:
     """The rank tiers of the policy file whose SHA-256 the manifest records."""
     pol = manifest.get("policy") or {}
@@ -415,29 +427,7 @@ def load_report_data(
             )
         ),
         operators=tuple(
-            OperatorRow(
-                operator_address=operator,
-                payout_address=payout,
-                eligible_nodes=int(eligible_nodes),
-                base_usd=Decimal(base),
-                multi_node_bonus_usd=Decimal(multi),
-                role_bonus_usd=Decimal(role),
-                bonus_cap_reduction_usd=Decimal(cap),
-                rank_reward_usd=Decimal(rank_reward),
-                total_usd=Decimal(total),
-            )
-            for operator, payout, eligible_nodes, base, multi, role, cap, rank_reward, total in zip(
-                operators["operator_address"],
-                operators["payout_address"],
-                operators["eligible_nodes"],
-                operators["base_usd"],
-                operators["multi_node_bonus_usd"],
-                operators["role_bonus_usd"],
-                operators["bonus_cap_reduction_usd"],
-                operators["rank_reward_usd"],
-                operators["total_usd"],
-                strict=True,
-            )
+            _operator_row(row) for row in zip(*(operators[c] for c in OPERATOR_AMOUNT_COLUMNS), strict=True)
         ),
         rank_tiers=_rank_tiers(manifest, policy_dir),
         rank_slots=tuple(
