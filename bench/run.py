@@ -25,8 +25,8 @@ fresh process of its own, as the pipeline runs in one. Both processes start afte
 later and the next first touch of memory costs about 2.2 s per GB, so a process started at once
 reuses the previous one's memory nearly for free. The read started the moment the pipeline's
 process exits (its best case), and the same read in the pipeline's process after the pipeline
-("warm"), are reported too. A separate child times batch
-building for exactly 10,000 transfers.
+("warm"), are reported too. A separate child times batch building for exactly 10,000
+transfers.
 `--prefect` measures Prefect's temporary-server start-up and per-flow overhead in its own children
 (default settings, and leaner ones). `--check-formats` runs the pipeline on the largest size's
 month written as CSV and as Parquet and checks that every output file is identical (the manifest
